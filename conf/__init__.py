@@ -1,0 +1,1 @@
+"""YAML configuration shipped with the package (defaults and overlays)."""

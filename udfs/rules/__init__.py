@@ -1,0 +1,1 @@
+"""Rule extractors for entities with reliable structure (see ``base`` for the interface)."""
