@@ -1,0 +1,68 @@
+"""Schemas of the tables the extraction job writes (the contract analysts query).
+
+Later issues may add columns to these schemas, never rename or retype one.
+Partition columns are stored in the Delta log, not in the Parquet files (Delta's rule),
+so ``file_schema`` drops them.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+ENTITIES = pa.schema([
+    ("run_id", pa.string()),
+    ("ingest_date", pa.date32()),
+    ("record_id", pa.string()),
+    ("start", pa.int32()),  # character offset into the ORIGINAL text
+    ("end", pa.int32()),  # exclusive
+    ("text", pa.string()),  # exactly original[start:end]
+    ("label", pa.string()),
+    ("score", pa.float64()),  # 0..1
+    ("source", pa.string()),  # rule | model | merged
+    ("normalized", pa.string()),  # canonical value or null
+    ("model_version", pa.string()),
+    ("model_name", pa.string()),
+    ("extractor", pa.string()),  # the rule or merge step that produced the span, or null
+    ("lang", pa.string()),  # passed through from the input when present
+    ("domain", pa.string()),  # passed through from the input when present
+])
+
+QUARANTINE = pa.schema([
+    ("run_id", pa.string()),
+    ("ingest_date", pa.date32()),
+    ("record_id", pa.string()),
+    ("text_preview", pa.string()),
+    ("reason", pa.string()),
+])
+
+RUNS = pa.schema([
+    ("run_id", pa.string()),
+    ("job", pa.string()),
+    ("date", pa.date32()),
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("finished_at", pa.timestamp("us", tz="UTC")),
+    ("status", pa.string()),  # succeeded | failed
+    ("error", pa.string()),
+    ("conf_hash", pa.string()),
+    ("model_name", pa.string()),
+    ("model_version", pa.string()),
+    ("input_path", pa.string()),
+    ("writer", pa.string()),  # deltalake | spark-delta
+    ("records_in", pa.int64()),
+    ("records_processed", pa.int64()),
+    ("records_quarantined", pa.int64()),
+    ("entities_out", pa.int64()),
+    ("entities_by_label", pa.map_(pa.string(), pa.int64())),
+    ("entities_by_source", pa.map_(pa.string(), pa.int64())),
+    ("quarantine_by_reason", pa.map_(pa.string(), pa.int64())),
+    ("stage_seconds", pa.map_(pa.string(), pa.float64())),
+])
+
+PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": []}
+SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS}
+
+
+def file_schema(table: str) -> pa.Schema:
+    schema = SCHEMAS[table]
+    for name in PARTITION_BY[table]:
+        schema = schema.remove(schema.get_field_index(name))
+    return schema
