@@ -436,6 +436,8 @@ class Merger:
                 spans.append(span)
         if not spans:
             return []
+        # Canonical order first, so that the result never depends on the order of the inputs.
+        spans = sort_spans(spans)
 
         # The steps want NFC (one code point per Vietnamese letter); tone-mark placement does
         # not matter to them (place names and surnames compare without diacritics).
@@ -446,7 +448,10 @@ class Merger:
             if len(norm) != n:
                 offsets = _OffsetMap(doc)
                 mapped = [offsets.to_norm(s) for s in spans]
-                originals = {m: s for m, s in zip(mapped, spans)}
+                # Several originals can map to one NFC span (one cuts a letter from its combining
+                # mark): keep the first in canonical order, the widest, which covers whole letters.
+                for m, s in zip(mapped, spans):
+                    originals.setdefault(m, s)
                 spans = mapped
         ctx = MergeContext(text=norm, cfg=self.cfg, lexicon=self.lexicon, fine_labels=self.fine_labels,
                            rank=self.rank, stats=stats)
