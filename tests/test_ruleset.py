@@ -1,0 +1,111 @@
+"""RuleSet: configuration, running all extractors, overlap resolution between rule spans."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from nerlake.udfs.config import ConfigError
+from nerlake.udfs.rules.base import RULE_FACTORIES
+from nerlake.udfs.rules.ruleset import ALL_EXTRACTORS, RuleSet, RulesConfig
+from nerlake.udfs.spans import Span
+from nerlake.udfs.textnorm import make_doc
+
+RULES = RuleSet.from_config(RulesConfig())
+
+
+def found(text: str, ruleset=RULES, ref_date=date(2024, 3, 12)) -> list[tuple[str, str]]:
+    return [(text[s.start:s.end], s.label) for s in ruleset.extract(make_doc(text, ref_date))]
+
+
+def test_every_extractor_is_registered_and_enabled_by_default():
+    assert set(ALL_EXTRACTORS) <= set(RULE_FACTORIES)
+    assert [ex.name for ex in RULES.extractors] == list(ALL_EXTRACTORS)
+    assert {"PHONE", "EMAIL", "URL", "ID_NUMBER", "ORDER_CODE", "LICENSE_PLATE", "ORG", "LOC",
+            "DATE", "TIME", "DURATION", "MONEY", "QUANTITY"} == set(RULES.labels)
+
+
+def test_realistic_record():
+    text = ("Chào shop, em đặt đơn SPX-HCM-512345678, sđt 0912 345 678, email an.nguyen@gmail.com. "
+            "Thanh toán qua Vietcombank, giao về Đà Nẵng giúp em. Xe 43A-567.89 tới lấy hàng.")
+    spans = found(text)
+    for expected in [("SPX-HCM-512345678", "ORDER_CODE"), ("0912 345 678", "PHONE"),
+                     ("an.nguyen@gmail.com", "EMAIL"), ("Vietcombank", "ORG"), ("Đà Nẵng", "LOC"),
+                     ("43A-567.89", "LICENSE_PLATE")]:
+        assert expected in spans
+    assert RULES.error_counts == {}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mã vận đơn SPX-HCM-0912345678", [("SPX-HCM-0912345678", "ORDER_CODE")]),  # not PHONE, not ORG "SPX"
+    ("Tra cứu https://donhang.ghn.vn/?order_code=GHN0123456789 nhé",
+     [("https://donhang.ghn.vn/?order_code=GHN0123456789", "URL")]),
+    ("Nhắn zalo.me/0912345678", [("zalo.me/0912345678", "URL")]),
+    ("Liên hệ hotro@vietcombank.com.vn", [("hotro@vietcombank.com.vn", "EMAIL")]),
+])
+def test_longest_span_wins_across_extractors(text, expected):
+    assert [s for s in found(text) if s[1] != "DATE"] == expected
+
+
+def test_equal_length_overlap_goes_to_the_priority_label():
+    rs = RuleSet([], ["ORDER_CODE", "PHONE"])
+    a = Span(0, 10, "PHONE", score=0.99, rule="phone")
+    b = Span(0, 10, "ORDER_CODE", score=0.5, rule="order_code")
+    assert rs.resolve_overlaps([a, b]) == [b]
+    assert RuleSet([], ["PHONE", "ORDER_CODE"]).resolve_overlaps([a, b]) == [a]
+
+
+def test_resolution_is_sorted_non_overlapping_and_keeps_disjoint_spans():
+    spans = [Span(20, 25, "LOC"), Span(0, 5, "ORG"), Span(3, 12, "PHONE"), Span(30, 31, "MONEY")]
+    out = RULES.resolve_overlaps(spans)
+    assert [(s.start, s.label) for s in out] == [(3, "PHONE"), (20, "LOC"), (30, "MONEY")]
+
+
+def test_restricted_enabled_list_and_options():
+    rs = RuleSet.from_config(RulesConfig(enabled=["phone", "email"], options={"phone": {"cue_window": 5}}))
+    assert rs.labels == ("PHONE", "EMAIL")
+    assert found("Vietcombank 0912345678 a@b.vn", rs) == [("0912345678", "PHONE"), ("a@b.vn", "EMAIL")]
+
+
+def test_from_dict_validates_like_the_yaml_loader():
+    rs = RuleSet.from_config({"enabled": ["url"], "overlap_priority": ["URL"]})
+    assert rs.labels == ("URL",)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"enabled": ["phone", "fax"]}, "unknown extractor 'fax'; allowed: .*phone"),
+    ({"options": {"fax": {}}}, "rules.options: unknown extractor 'fax'"),
+    ({"enabled": ["phone", "phone"]}, "listed twice"),
+    ({"overlap_priority": ["PHONE", "TELEPHONE"]}, "overlap_priority"),
+    ({"enable": ["phone"]}, "unknown key rules.enable"),
+    ({"options": {"phone": {"cue_windw": 3}}}, "rules.options.phone"),
+])
+def test_config_errors_name_the_problem(data, message):
+    with pytest.raises(ConfigError, match=message):
+        RuleSet.from_config(data)
+
+
+class _Broken:
+    name = "broken"
+    labels = ("PHONE",)
+
+    def extract(self, doc):
+        raise RuntimeError("bug")
+
+
+def test_a_failing_extractor_is_counted_and_the_others_still_run():
+    rs = RuleSet([_Broken(), RULE_FACTORIES["email"]({})], ["EMAIL"])
+    spans = rs.extract(make_doc("mail a@b.vn"))
+    assert [s.label for s in spans] == ["EMAIL"]
+    assert rs.error_counts == {"broken": 1}
+
+
+def test_overlap_lengths_count_composed_characters():
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", "quận 1 ngày")  # "quận 1" is longer than "1 ngày" only in NFD
+    doc = make_doc(text)
+    loc = Span(0, 8, "LOC")  # "quận 1"
+    duration = Span(7, 14, "DURATION")  # "1 ngày"
+    rs = RuleSet([], ["DURATION", "LOC"])
+    assert rs.resolve_overlaps([loc, duration], doc) == [duration]  # equal length: priority decides
