@@ -13,7 +13,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 
 # Old-style ("hoà", "thuỷ", "khoẻ") vs new-style ("hòa", "thủy", "khỏe") placement for the
 # vowel pairs oa, oe, uy: the old style marks the second vowel, the new style the first.
@@ -34,21 +33,17 @@ def _build_tone_table() -> dict[str, str]:
 
 
 _TONE_TABLE = _build_tone_table()
-# A pair followed by a letter is inside a longer syllable ("hoàng"): leave it alone.
-# After "q" the "u" belongs to the consonant ("quý" is already modern), so skip that case.
-_TONE_RE = re.compile(
-    r"(?<![qQ])(" + "|".join(map(re.escape, _TONE_TABLE)) + r")(?![^\W\d_])"
-)
+# A candidate is o/u followed by a tone-marked a, e or y that ends the syllable; the table
+# decides (mixed-case pairs such as "oÀ" are not in it and stay as written). After "q" the
+# "u" belongs to the consonant ("quý" is already modern), so that case is skipped.
+_TONE_RE = re.compile(r"(?<![qQ])(?:[oO][àáãảạÀÁÃẢẠèéẽẻẹÈÉẼẺẸ]|[uU][ỳýỹỷỵỲÝỸỶỴ])(?![^\W\d_])")
 
 
 def modern_tone_marks(text: str) -> str:
     """Move old-style tone marks to the modern position. Length-preserving. Expects NFC."""
-    if not any(c in text for c in "àáãảạèéẽẻẹỳýỹỷỵÀÁÃẢẠÈÉẼẺẸỲÝỸỶỴ"):
-        return text
-    return _TONE_RE.sub(lambda m: _TONE_TABLE[m.group(1)], text)
+    return _TONE_RE.sub(lambda m: _TONE_TABLE.get(m.group(0), m.group(0)), text)
 
 
-@lru_cache(maxsize=4096)
 def _fold_char(c: str) -> str:
     if c in "đĐ":
         return "d"
@@ -57,11 +52,14 @@ def _fold_char(c: str) -> str:
     return low if len(low) == 1 else base
 
 
+# Latin, Greek, Cyrillic and the Vietnamese block: every character that folds to another one.
+_FOLD_TABLE = {cp: _fold_char(chr(cp)) for cp in [*range(0x0590), *range(0x1E00, 0x1F00)]
+               if _fold_char(chr(cp)) != chr(cp)}
+
+
 def fold(text: str) -> str:
     """Lower-case and strip diacritics, one output character per input character."""
-    if text.isascii():
-        return text.lower()
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 @dataclass
@@ -82,10 +80,17 @@ class Doc:
         return self._folded
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
-        """Map a [start, end) range of ``norm`` to the original text."""
-        if self._index is None:
-            return start, end
-        return self._index[start], self._index[end]
+        """Map a [start, end) range of ``norm`` to the original text.
+
+        The end moves past combining marks that follow it, so a span never separates a
+        letter from its accent (NFC leaves e.g. "4" + U+0301 as two characters).
+        """
+        if self._index is not None:
+            start, end = self._index[start], self._index[end]
+        text = self.text
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
+        return start, end
 
 
 def _nfc_with_index(text: str) -> tuple[str, list[int] | None]:
@@ -98,7 +103,11 @@ def _nfc_with_index(text: str) -> tuple[str, list[int] | None]:
     for m in re.finditer(r".[\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*", text, re.S):
         composed = unicodedata.normalize("NFC", m.group(0))
         pieces.append(composed)
-        index.extend([m.start()] * len(composed))
+        # The first composed character absorbs the base and the marks NFC merged into it;
+        # marks NFC could not merge stay behind, in order, as the cluster's last characters.
+        skipped = len(m.group(0)) - len(composed)
+        index.append(m.start())
+        index.extend(m.start() + skipped + k for k in range(1, len(composed)))
         pos = m.end()
     norm = "".join(pieces)
     index.append(pos)
