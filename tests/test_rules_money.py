@@ -1,0 +1,204 @@
+"""The `money` rule extractor: amounts with a currency or a scale word."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nerlake.udfs.config import ConfigError
+from nerlake.udfs.rules.base import RULE_FACTORIES
+from nerlake.udfs.rules.money import (WordsBefore, build_money, format_decimal, parse_number, phrases_pattern,
+                                      prefix_pattern, strip_accents, typed_without_accents)
+from nerlake.udfs.textnorm import make_doc
+
+BENCHMARK = Path(__file__).parent / "data" / "rules_benchmark" / "money.jsonl"
+
+
+@pytest.fixture(scope="module")
+def money():
+    return build_money({})
+
+
+def found(extractor, text):
+    spans = sorted(extractor.extract(make_doc(text, date(2024, 3, 12))), key=lambda s: s.start)
+    return [(text[s.start:s.end], s.normalized) for s in spans]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Giá 618.000đ nhé", [("618.000đ", "618000 VND")]),
+    ("Tổng 618.000 đ chị ơi", [("618.000 đ", "618000 VND")]),
+    ("Total 618,000 VND", [("618,000 VND", "618000 VND")]),
+    ("thưởng 1,2 triệu", [("1,2 triệu", "1200000 VND")]),
+    ("Áo này 1tr2 thôi", [("1tr2", "1200000 VND")]),
+    ("cọc 1tr250 nhé", [("1tr250", "1250000 VND")]),
+    ("500k một bộ", [("500k", "500000 VND")]),
+    ("trà sữa 2k5 thêm topping", [("2k5", "2500 VND")]),
+    ("Căn hộ 2 tỷ đồng", [("2 tỷ đồng", "2000000000 VND")]),
+    ("Phí ship 3 trăm nghìn", [("3 trăm nghìn", "300000 VND")]),
+    ("Đồng hồ 3 triệu 500 nghìn", [("3 triệu 500 nghìn", "3500000 VND")]),
+    ("Tài trợ 1 tỷ 200 triệu", [("1 tỷ 200 triệu", "1200000000 VND")]),
+    ("hết 1 triệu rưỡi", [("1 triệu rưỡi", "1500000 VND")]),
+    ("trả 1 triệu 2 được không", [("1 triệu 2", "1200000 VND")]),
+    ("It costs $50 a month", [("$50", "50 USD")]),
+    ("Price $1,299.99", [("$1,299.99", "1299.99 USD")]),
+    ("Chuyển 50 USD nhé", [("50 USD", "50 USD")]),
+    ("USD 1,200 for all", [("USD 1,200", "1200 USD")]),
+    ("Vé €20/người", [("€20", "20 EUR")]),
+    ("Đã trả 1.250.000 vnđ", [("1.250.000 vnđ", "1250000 VND")]),
+    ("Lương 15 triệu đồng/tháng", [("15 triệu đồng", "15000000 VND")]),
+    ("Còn 250.000₫", [("250.000₫", "250000 VND")]),
+    ("Phí 5 đô một tháng", [("5 đô", "5 USD")]),
+    ("Vé tàu 1000 yên", [("1000 yên", "1000 JPY")]),
+    ("Tổng 2.5 triệu", [("2.5 triệu", "2500000 VND")]),
+    ("Phí 10-15 triệu tùy gói", [("10", "10000000 VND"), ("15 triệu", "15000000 VND")]),
+    ("Giá 120.000 - 150.000đ", [("120.000", "120000 VND"), ("150.000đ", "150000 VND")]),
+    ("Raised $5 million", [("$5 million", "5000000 USD")]),
+    ("Doanh thu 500 nghìn tỷ đồng", [("500 nghìn tỷ đồng", "500000000000000 VND")]),
+    ("invest VND 5 trillion", [("VND 5 trillion", "5000000000000 VND")]),
+    ("Gửi xe 4,7 tr mỗi tháng", [("4,7 tr", "4700000 VND")]),
+    ("toi chuyen 2 trieu dong roi", [("2 trieu dong", "2000000 VND")]),  # without diacritics
+    ("giao dịch 900.000 VND 8/2/2024", [("900.000 VND", "900000 VND")]),
+])
+def test_extracts_and_normalises(money, text, expected):
+    assert found(money, text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Mã đơn 1250000 đang giao",
+    "Em chuyển khoản 200.000 rồi",  # a bare number is not money
+    "Gọi 0912.345.678",
+    "Ngày 12.03.2024 nghỉ",
+    "Dân số 9 triệu người",
+    "Video đạt 2 triệu lượt xem",
+    "Có 5 nghìn người tham dự",
+    "1,2 triệu khách mỗi năm",
+    "Khoảng 3 nghìn năm trước",
+    "2 đồng nghiệp cũng mua",
+    "Mua 3 cái đồng hồ",
+    "chạy 5k quanh hồ",
+    "Màn hình độ phân giải 4k",
+    "Cân nặng 55 kg, cao 1m65",
+    "Khách đánh giá 5 sao",
+    "AirPods 3 k shop?",  # a detached "k" is "không"
+    "Sot 39 do roi",  # without diacritics "do" is "độ"
+])
+def test_not_money(money, text):
+    assert found(money, text) == []
+
+
+def test_a_larger_first_number_is_no_range(money):
+    assert found(money, "Mẫu 2024 - 500k") == [("500k", "500000 VND")]
+
+
+@pytest.mark.parametrize("written, value", [
+    ("1.250.000", Decimal(1250000)), ("618,000", Decimal(618000)), ("1,2", Decimal("1.2")),
+    ("2.5", Decimal("2.5")), ("1,250", Decimal(1250)), ("12.000,50", Decimal("12000.50")),
+    ("1,299.99", Decimal("1299.99")), ("007", Decimal(7)),
+])
+def test_number_reading_follows_group_shape(written, value):
+    assert parse_number(written) == value
+
+
+@pytest.mark.parametrize("value, text", [(Decimal("1.2E+6"), "1200000"), (Decimal("2.160"), "2.16"), (7, "7")])
+def test_format_decimal_is_plain(value, text):
+    assert format_decimal(value) == text
+
+
+def test_phrase_trie_prefers_longer_phrases():
+    import re
+    pattern = re.compile(f"(?:{phrases_pattern(['tr', 'triệu', 'trăm nghìn'])})(?!\\w)", re.IGNORECASE)
+    assert [pattern.match(t) is not None for t in ("tr", "TRIỆU", "trăm  nghìn", "trx")] == [True, True, True, False]
+    prefix = re.compile(prefix_pattern(["k", "triệu"]), re.IGNORECASE)
+    assert [prefix.match(t) is not None for t in ("k ", "kg", "tri", "tr")] == [True, False, True, False]
+
+
+@pytest.mark.parametrize("text, pos, expected", [
+    ("giao ngày 12", 10, (5, "ngày")),
+    ("(ngày 12", 6, (1, "ngày")),
+    ("tỉ lệ  1:10", 7, (0, "tỉ lệ")),
+    ("q. 7", 3, (0, "q")),
+    ("Hẹn VÀO LÚC 8h", 12, (4, "vào lúc")),
+    ("xngày 1", 6, None),
+    ("giao 12", 5, None),
+    ("", 0, None),
+])
+def test_words_before_a_position(text, pos, expected):
+    assert WordsBefore(["ngày", "tỉ lệ", "q", "vào lúc", "lúc"]).find(text, pos) == expected
+
+
+@pytest.mark.parametrize("text, typed_plain", [
+    ("hom qua em chuyen 500k", True), ("sốt 39°C", False), ("38,6 do C ×2", True), ("ĐỒNG", False), ("", True),
+])
+def test_records_typed_without_accents(text, typed_plain):
+    assert typed_without_accents(text) is typed_plain
+
+
+def test_strip_accents_keeps_letter_case():
+    assert strip_accents("Đồng hồ tối thứ Bảy, 5 mAh") == "Dong ho toi thu Bay, 5 mAh"
+
+
+def test_offsets_index_the_original_text_when_it_is_decomposed(money):
+    text = unicodedata.normalize("NFD", "Giá 1,2 triệu đồng thôi")
+    [span] = money.extract(make_doc(text))
+    assert unicodedata.normalize("NFC", text[span.start:span.end]) == "1,2 triệu đồng"
+    assert (span.label, span.source, span.rule, span.normalized) == ("MONEY", "rule", "money", "1200000 VND")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"conf_path": 3}, "money.conf_path"),
+    ({"verbose": True}, "unknown key money.verbose"),
+])
+def test_bad_options_are_reported(options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_money(options)
+
+
+def test_bad_currency_code_is_reported(tmp_path):
+    conf = tmp_path / "money.yaml"
+    conf.write_text("currencies_after: {đ: dong}\ncurrencies_before: {}\nscales: {k: 1000}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="money.currencies_after"):
+        build_money({"conf_path": str(conf)})
+
+
+def test_registered_under_its_name():
+    assert RULE_FACTORIES["money"]({}).labels == ("MONEY",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(
+    ["1", "1.250.000", "618,000", "2,5", "k", "tr", "triệu", "tỷ", "đ", "đồng", "hồ", "$", "€", "USD", "-", "rưỡi",
+     "người", "9" * 40, " ", "0,0001"]), st.text(max_size=5)), max_size=12))
+def test_never_raises_and_spans_stay_inside_the_text(money, pieces):
+    text = " ".join(pieces)
+    for span in money.extract(make_doc(text)):
+        assert 0 <= span.start < span.end <= len(text)
+
+
+def test_benchmark_targets(money):
+    tp = fp = fn = same = 0
+    for line in BENCHMARK.read_text(encoding="utf-8").splitlines():
+        case = json.loads(line)
+        gold = {(s["start"], s["end"]): s["normalized"] for s in case["spans"]}
+        got = {(s.start, s.end): s.normalized for s in money.extract(make_doc(case["text"]))}
+        tp += len(gold.keys() & got.keys())
+        fp += len(got.keys() - gold.keys())
+        fn += len(gold.keys() - got.keys())
+        same += sum(got[k] == gold[k] for k in gold.keys() & got.keys())
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    assert precision >= 0.98 and recall >= 0.95 and same / tp >= 0.95, (precision, recall, same / tp)
+
+
+def test_generated_records_never_raise_and_keep_offsets(money):
+    from nerlake.udfs.sample_generator import generate_records  # the project's own generator
+
+    for record in generate_records(600, seed=5, defect_rate=0.05):
+        text = record["text"] or ""
+        ref = date.fromisoformat(record["created_at"][:10]) if record.get("created_at") else None
+        for span in money.extract(make_doc(text, ref)):
+            assert 0 <= span.start < span.end <= len(text)
