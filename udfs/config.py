@@ -99,6 +99,11 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
         if check is not None and value is not None and not check(value):
             raise ConfigError(f"{key}: {value!r} is not allowed; must be {f.metadata.get('help', 'valid')}")
         kwargs[name] = value
+    required = [f.name for f in fields.values()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs]
+    if required:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"missing key {where}{required[0]}; required keys: {', '.join(required)}")
     return cls(**kwargs)
 
 
