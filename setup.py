@@ -7,6 +7,7 @@ installs it under one import namespace, ``nerlake``, so that nothing generic suc
     jobs/  -> nerlake.jobs   (spark-submit entry points, driver side)
     udfs/  -> nerlake.udfs   (everything that runs inside executors)
     conf/  -> nerlake.conf   (YAML defaults and overlays, shipped as package data)
+    models/ -> nerlake.models (packaged default model directories)
 """
 from pathlib import Path
 
@@ -48,16 +49,18 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["nerlake.jobs", "nerlake.udfs", "nerlake.udfs.rules", "nerlake.conf"],
+    packages=["nerlake.jobs", "nerlake.udfs", "nerlake.udfs.rules", "nerlake.conf", "nerlake.models"],
     package_dir={
         "nerlake.jobs": "jobs",
         "nerlake.udfs": "udfs",
         "nerlake.udfs.rules": "udfs/rules",
         "nerlake.conf": "conf",
+        "nerlake.models": "models",
     },
     package_data={
         "nerlake.conf": ["*.yaml", "rules/*.yaml", "gazetteers/*.txt"],
         "nerlake.udfs": ["generator_data/*"],
+        "nerlake.models": ["*/*.onnx", "*/*.json", "*/*.md"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -155,20 +156,36 @@ def validated(df, cfg: JobConfig, run_date: dt.date):
         ref_date = F.lit(run_date)
     passthrough = [F.col(c).cast("string").alias(c) if c in df.columns and c in icfg.passthrough
                    else F.lit(None).cast("string").alias(c) for c in PASSTHROUGH]
-    out = df.select(F.col(icfg.id_column).cast("string").alias("_id"), F.col(icfg.text_column).alias("_text"),
-                    ref_date.alias("_ref_date"), *passthrough)
+    record_id, record_text = F.col(icfg.id_column).cast("string"), F.col(icfg.text_column)
+    # JSON lines Spark could not parse (bad JSON or bytes that are not UTF-8) arrive as the raw
+    # line in _corrupt_record with every other column null: keep the line, recover the id if we can.
+    corrupt = F.col("_corrupt_record") if "_corrupt_record" in df.columns else F.lit(None).cast("string")
+    if "_corrupt_record" in df.columns:
+        id_pattern = r'"' + re.escape(icfg.id_column) + r'"\s*:\s*"?([^",}]+)'
+        record_id = F.coalesce(record_id, F.nullif(F.regexp_extract(corrupt, id_pattern, 1), F.lit("")))
+        record_text = F.coalesce(record_text, corrupt)
+    # Bytes that are not UTF-8 stay raw inside Spark strings and would fail in the Python
+    # worker: flag them here, and hand Python a valid (U+FFFD-repaired) copy for the preview.
+    bad_bytes = ~F.is_valid_utf8(record_text) | ~F.is_valid_utf8(record_id)
+    out = df.select(F.make_valid_utf8(record_id).alias("_id"), F.make_valid_utf8(record_text).alias("_text"),
+                    corrupt.alias("_corrupt"), bad_bytes.alias("_bad_bytes"), ref_date.alias("_ref_date"),
+                    *passthrough)
     if cfg.extract.partitions:
         out = out.repartition(cfg.extract.partitions, "_id")
     # One record per id goes on: the first by text (nulls last), so a re-run picks the same one.
     rank = F.row_number().over(Window.partitionBy("_id").orderBy(F.col("_text").asc_nulls_last()))
     text = F.col("_text")
-    reason = (F.when(F.col("_id").isNull(), "null_id")
+    corrupt = F.col("_corrupt")
+    reason = (F.when(F.col("_bad_bytes"), "undecodable")
+              .when(corrupt.isNotNull() & (F.instr(corrupt, "\ufffd") > 0), "undecodable")
+              .when(corrupt.isNotNull(), "malformed_record")
+              .when(F.col("_id").isNull(), "null_id")
               .when(text.isNull(), "null_text")
               .when(text.rlike(r"^\s*$"), "empty_text")
               .when(F.length(text) > cfg.extract.max_chars, "too_long")
               .when(F.instr(text, "\ufffd") > 0, "undecodable")
               .when(rank > 1, "duplicate_id"))
-    return out.withColumn("_reason", reason)
+    return out.withColumn("_reason", reason).drop("_corrupt", "_bad_bytes")
 
 
 # ---------------------------------------------------------------- run
@@ -250,15 +267,18 @@ def format_summary(row: dict, wall: dict, lake_root: str) -> str:
     def by(d: dict) -> str:
         return "  ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
 
+    def n(key) -> str:
+        return "-" if row.get(key) is None else f"{row[key]:,}"
+
     total = sum(wall.values())
-    rate = row["records_in"] / wall["extract"] if wall.get("extract") else 0.0
+    rate = row["records_in"] / wall["extract"] if wall.get("extract") and row.get("records_in") else 0.0
     task = row.get("stage_seconds") or {}
     lines = [
         f"nerlake extract {row['date']}  run {row['run_id']}  {row['status'].upper()}",
-        f"  records     in {row['records_in']:,}  processed {row['records_processed']:,}  "
-        f"quarantined {row['records_quarantined']:,}",
+        f"  records     in {n('records_in')}  processed {n('records_processed')}  "
+        f"quarantined {n('records_quarantined')}",
         f"  quarantine  {by(row.get('quarantine_by_reason') or {})}",
-        f"  entities    {row['entities_out']:,}  by source: {by(row.get('entities_by_source') or {})}",
+        f"  entities    {n('entities_out')}  by source: {by(row.get('entities_by_source') or {})}",
         f"  by label    {by(row.get('entities_by_label') or {})}",
         f"  seconds     " + "  ".join(f"{k} {v:.1f}" for k, v in wall.items()) + f"  total {total:.1f}",
         f"  task-secs   " + "  ".join(f"{k} {task[k]:.1f}" for k in sorted(task) if not k.startswith("wall_")),
@@ -270,7 +290,7 @@ def format_summary(row: dict, wall: dict, lake_root: str) -> str:
     return "\n".join(lines)
 
 
-def run_extract(cfg: JobConfig, date: dt.date, spark=None) -> dict:
+def run_extract(cfg: JobConfig, date: dt.date, spark=None, summary_stream=None) -> dict:
     """Run the job; returns the ``runs`` row. Raises ExtractError after recording a failed run."""
     from .spark import get_spark
 
@@ -330,7 +350,7 @@ def run_extract(cfg: JobConfig, date: dt.date, spark=None) -> dict:
         row["stage_seconds"] = {**(row.get("stage_seconds") or {}), **{f"wall_{k}": round(v, 3) for k, v in wall.items()}}
         record_run(lake_root, row)
         row["_wall"] = wall
-        print(format_summary(row, wall, lake_root), file=sys.stdout, flush=True)
+        print(format_summary(row, wall, lake_root), file=summary_stream or sys.stdout, flush=True)
     return row
 
 
@@ -338,12 +358,19 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    from ..udfs.model_dir import ModelDirError
+    from .spark import JavaMissingError
+
     try:
         date = parse_date(args.date)
         cfg = resolve_config(args)
+        resolve_model_dir(cfg)  # a bad model directory stops the job before Spark starts
         run_extract(cfg, date)
-    except ConfigError as exc:
+    except (ConfigError, ModelDirError) as exc:
         print(f"nerlake extract: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except JavaMissingError as exc:
+        print(f"nerlake extract: {exc}", file=sys.stderr)
         return 2
     except ExtractError as exc:
         print(f"nerlake extract: run failed: {exc}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Packaged models: each subfolder is a model directory (see README, "Model directory")."""
