@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--name", default="vi-domain")
     p.add_argument("--version", default="0.1.0")
     return p
@@ -47,7 +49,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     out = build_model_from_examples(examples, args.out, preset=args.preset, steps=args.steps,
                                     batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
-                                    lr=args.lr, quantize=True, name=args.name, version=args.version)
+                                    lr=args.lr, quantize=True, name=args.name, version=args.version,
+                                    num_threads=args.threads, dropout=args.dropout,
+                                    training_data=f"{args.records} records from nerlake generate-sample "
+                                                  f"(seed {args.seed}); synthetic, not real text")
     print(json.dumps({"model_dir": str(out), "seconds": round(time.perf_counter() - t0, 1)}))
     return 0
 
