@@ -5,13 +5,10 @@
 This is the recipe of the packaged default model until the full training pipeline
 (``nerlake train`` / ``nerlake export``) replaces it. It needs the ``train`` extra.
 """
-if __name__ == "__main__" and not __package__:
-    import runpy
-    import sys
+if __name__ == "__main__" and not __package__:  # spark-submit jobs/build_model.py
+    from nerlake.jobs.entry import run_installed
 
-    sys.path.pop(0)
-    runpy.run_module("nerlake.jobs.build_model", run_name="__main__", alter_sys=True)
-    raise SystemExit(0)
+    run_installed("nerlake.jobs.build_model")
 
 import argparse
 import json

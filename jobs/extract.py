@@ -8,13 +8,10 @@ date's partition atomically) and appends one row to ``runs``. Every input record
 processed or quarantined with a reason; the job checks ``records_in == processed + quarantined``
 before it commits anything.
 """
-if __name__ == "__main__" and not __package__:  # spark-submit jobs/extract.py: use the installed package
-    import runpy
-    import sys
+if __name__ == "__main__" and not __package__:  # spark-submit jobs/extract.py
+    from nerlake.jobs.entry import run_installed
 
-    sys.path.pop(0)  # this folder: its module names must not shadow anything
-    runpy.run_module("nerlake.jobs.extract", run_name="__main__", alter_sys=True)
-    raise SystemExit(0)
+    run_installed("nerlake.jobs.extract")
 
 import argparse
 import datetime as dt

@@ -2,13 +2,10 @@
 
     nerlake generate-sample --records 10000 --out data/sample.parquet
 """
-if __name__ == "__main__" and not __package__:
-    import runpy
-    import sys
+if __name__ == "__main__" and not __package__:  # spark-submit jobs/generate_sample.py
+    from nerlake.jobs.entry import run_installed
 
-    sys.path.pop(0)
-    runpy.run_module("nerlake.jobs.generate_sample", run_name="__main__", alter_sys=True)
-    raise SystemExit(0)
+    run_installed("nerlake.jobs.generate_sample")
 
 import argparse
 import datetime as dt

@@ -1,11 +1,8 @@
 """Print the effective configuration as YAML, after overlays, ``--conf`` and ``--set``."""
-if __name__ == "__main__" and not __package__:
-    import runpy
-    import sys
+if __name__ == "__main__" and not __package__:  # spark-submit jobs/show_config.py
+    from nerlake.jobs.entry import run_installed
 
-    sys.path.pop(0)
-    runpy.run_module("nerlake.jobs.show_config", run_name="__main__", alter_sys=True)
-    raise SystemExit(0)
+    run_installed("nerlake.jobs.show_config")
 
 import argparse
 import sys

@@ -29,6 +29,7 @@ from .config import ConfigError
 from .labels import LABELS
 from .postprocess import (FineLabels, Lexicon, collapse_labels, extend_address, extend_name, is_word_char,
                           load_label_groups, load_lexicon, repair_boundaries, split_list, trim_span)
+from .registry import Registry
 from .spans import SOURCES, Span, sort_spans
 from .textnorm import make_doc
 
@@ -49,19 +50,9 @@ _LABEL_CHOICES = {"choices": list(LABELS)}
 _SOURCE_ORDER = {"rule": 2, "merged": 1, "model": 0}  # tie-break between equal spans
 
 MergeStep = Callable[[list[Span], "MergeContext"], list[Span]]
-MERGE_STEPS: dict[str, MergeStep] = {}
-
-
-def merge_step(name: str):
-    """Decorator: ``@merge_step("my_step")`` on ``fn(spans, ctx) -> spans`` registers it."""
-
-    def deco(fn):
-        if name in MERGE_STEPS:
-            raise ValueError(f"merge step {name!r} registered twice")
-        MERGE_STEPS[name] = fn
-        return fn
-
-    return deco
+MERGE_STEPS: Registry = Registry("merge step")
+# Decorator: ``@merge_step("my_step")`` on ``fn(spans, ctx) -> spans`` registers it.
+merge_step = MERGE_STEPS.register
 
 
 def _check_steps(steps, step_options) -> None:

@@ -6,8 +6,9 @@ never ``doc.norm``; use ``doc.to_original`` to map matches found on ``doc.norm``
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Protocol
 
+from ..registry import Registry
 from ..spans import Span
 from ..textnorm import Doc
 
@@ -20,16 +21,6 @@ class RuleExtractor(Protocol):
 
 
 # name -> factory(options: dict) -> RuleExtractor
-RULE_FACTORIES: dict[str, Callable[[dict], RuleExtractor]] = {}
-
-
-def register_rule(name: str):
-    """Decorator: ``@register_rule("phone")`` on a factory taking the extractor's options."""
-
-    def deco(factory):
-        if name in RULE_FACTORIES:
-            raise ValueError(f"rule extractor {name!r} registered twice")
-        RULE_FACTORIES[name] = factory
-        return factory
-
-    return deco
+RULE_FACTORIES: Registry = Registry("rule extractor")
+# Decorator: ``@register_rule("phone")`` on a factory taking the extractor's options.
+register_rule = RULE_FACTORIES.register
