@@ -72,3 +72,45 @@ def write_data_file(table_root: str, table_name: str, rows: pa.Table, partition_
         "stats": delta_stats(rows),
         "num_records": rows.num_rows,
     }
+
+
+class TableFiles:
+    """Buffers one task's rows of one table, per partition, and writes data files as they fill.
+
+    ``lake_root=None`` keeps the finished Arrow tables in memory instead (``tables``), for
+    writers that hand rows back to Spark rather than writing files themselves.
+    """
+
+    def __init__(self, table: str, lake_root: str | None, run_id: str, max_rows: int):
+        self.table, self.run_id, self.max_rows = table, run_id, max_rows
+        self.uri = f"{lake_root.rstrip('/')}/{table}" if lake_root else None
+        self.names = file_schema(table).names
+        self.partition_by = PARTITION_BY[table]
+        self._buffers: dict[tuple, dict[str, list]] = {}
+        self.files: list[dict] = []
+        self.tables: list[tuple[dict[str, str], pa.Table]] = []
+
+    def add(self, partition: dict[str, str], row: dict) -> None:
+        key = tuple(partition[k] for k in self.partition_by)
+        columns = self._buffers.get(key)
+        if columns is None:
+            columns = self._buffers[key] = {name: [] for name in self.names}
+        for name, values in columns.items():
+            values.append(row.get(name))
+        if len(columns[self.names[0]]) >= self.max_rows:
+            self._flush(key)
+
+    def _flush(self, key: tuple) -> None:
+        columns = self._buffers.pop(key, None)
+        if not columns or not columns[self.names[0]]:
+            return
+        rows = pa.table(columns, schema=file_schema(self.table))
+        partition = dict(zip(self.partition_by, key))
+        if self.uri is None:
+            self.tables.append((partition, rows))
+        else:
+            self.files.append(write_data_file(self.uri, self.table, rows, partition, self.run_id))
+
+    def flush(self) -> None:
+        for key in list(self._buffers):
+            self._flush(key)

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from .parquet_sink import write_data_file
+from .parquet_sink import TableFiles
 from .pipeline import get_pipeline
 from .tables import file_schema
 
@@ -47,34 +47,6 @@ ROWS_SCHEMA = pa.unify_schemas([RESULT_SCHEMA, file_schema("entities"), file_sch
 SINKS = ("files", "rows")
 
 
-class _TableBuffer:
-    """Collects rows for one table and writes a data file whenever enough have piled up."""
-
-    def __init__(self, table: str, lake_root: str | None, ingest_date: str, run_id: str, max_rows: int):
-        self.table, self.run_id, self.max_rows = table, run_id, max_rows
-        self.uri = f"{lake_root.rstrip('/')}/{table}" if lake_root else None  # None: keep rows in memory
-        self.partition = {"ingest_date": ingest_date}
-        self.columns: dict[str, list] = {name: [] for name in file_schema(table).names}
-        self.files: list[dict] = []
-        self.tables: list[pa.Table] = []
-
-    def add(self, **row) -> None:
-        for name, values in self.columns.items():
-            values.append(row.get(name))
-        if len(self.columns["record_id"]) >= self.max_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.columns["record_id"]:
-            return
-        rows = pa.table(self.columns, schema=file_schema(self.table))
-        if self.uri is None:
-            self.tables.append(rows)
-        else:
-            self.files.append(write_data_file(self.uri, self.table, rows, self.partition, self.run_id))
-        self.columns = {name: [] for name in self.columns}
-
-
 def _preview(text: str | None, n: int) -> str | None:
     return None if text is None else text[:n]
 
@@ -88,21 +60,24 @@ def extract_partition(batches: Iterator[pa.RecordBatch], *, spec_json: str, run_
     model_name, model_version = pipeline.model_name, pipeline.model_version
     run_date = dt.date.fromisoformat(ingest_date)
     root = lake_root if sink == "files" else None
-    entities = _TableBuffer("entities", root, ingest_date, run_id, max_rows_per_file)
-    quarantine = _TableBuffer("quarantine", root, ingest_date, run_id, max_rows_per_file)
+    partition = {"ingest_date": ingest_date}
+    entities = TableFiles("entities", root, run_id, max_rows_per_file)
+    quarantine = TableFiles("quarantine", root, run_id, max_rows_per_file)
     labels, sources, reasons, seconds = Counter(), Counter(), Counter(), {}
     seen = processed = 0
 
     def quarantined(record_id, text, reason):
-        quarantine.add(run_id=run_id, record_id=record_id, text_preview=_preview(text, preview_chars), reason=reason)
+        quarantine.add(partition, dict(run_id=run_id, record_id=record_id, text_preview=_preview(text, preview_chars),
+                                       reason=reason))
         reasons[reason] += 1
 
     def emit(record_id, text, spans, passthrough):
         for s in spans:
-            entities.add(run_id=run_id, record_id=record_id, start=s.start, end=s.end, text=text[s.start:s.end],
-                         label=s.label, score=float(min(max(s.score, 0.0), 1.0)), source=s.source,
-                         normalized=s.normalized, model_version=model_version, model_name=model_name,
-                         extractor=s.rule, **passthrough)
+            entities.add(partition, dict(
+                run_id=run_id, record_id=record_id, start=s.start, end=s.end, text=text[s.start:s.end],
+                label=s.label, score=float(min(max(s.score, 0.0), 1.0)), source=s.source,
+                normalized=s.normalized, model_version=model_version, model_name=model_name,
+                extractor=s.rule, **passthrough))
             labels[s.label] += 1
             sources[s.source] += 1
 
@@ -150,7 +125,7 @@ def extract_partition(batches: Iterator[pa.RecordBatch], *, spec_json: str, run_
         return
     yield pa.RecordBatch.from_pylist(rows, schema=ROWS_SCHEMA)
     for buffer in (entities, quarantine):
-        for table in buffer.tables:
+        for _, table in buffer.tables:
             tagged = table.append_column("kind", pa.array([buffer.table] * table.num_rows, pa.string()))
             for batch in tagged.to_batches():
                 yield _widen(batch)
