@@ -49,7 +49,7 @@ def join_tokens(tokens: list[str], lang: str = "") -> tuple[str, list[tuple[int,
 
 
 def align_tokens(text: str, tokens: list[str]) -> list[tuple[int, int]]:
-    """Find each token in ``text`` in order; falls back to joining when a token is absent."""
+    """Find each token in ``text`` in order; raises ValueError when one is absent."""
     offsets, pos = [], 0
     for tok in tokens:
         at = text.find(tok, pos)

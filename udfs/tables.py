@@ -57,8 +57,40 @@ RUNS = pa.schema([
     ("stage_seconds", pa.map_(pa.string(), pa.float64())),
 ])
 
-PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": []}
-SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS}
+# ---- training side -------------------------------------------------------------------
+
+SPAN = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])
+
+# Every labelled example, gold or generated or augmented; one partition per (dataset, split),
+# replaced as a whole when that pair is ingested again.
+TRAINING_EXAMPLES = pa.schema([
+    ("dataset", pa.string()),
+    ("split", pa.string()),
+    ("example_id", pa.string()),
+    ("lang", pa.string()),
+    ("domain", pa.string()),
+    ("tokens", pa.list_(pa.string())),
+    ("labels", pa.list_(pa.string())),  # BIO, after repair and label mapping
+    ("text", pa.string()),
+    ("spans", pa.list_(SPAN)),  # character offsets into text
+    ("source", pa.string()),  # the file or job the example came from
+    ("run_id", pa.string()),
+])
+
+# Per-run facts of the training-data jobs (repair counts, filter counts, ...), long format.
+DATA_REPORTS = pa.schema([
+    ("run_id", pa.string()),
+    ("job", pa.string()),
+    ("dataset", pa.string()),
+    ("split", pa.string()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+])
+
+PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": [],
+                "training_examples": ["dataset", "split"], "data_reports": []}
+SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS,
+           "training_examples": TRAINING_EXAMPLES, "data_reports": DATA_REPORTS}
 
 
 def file_schema(table: str) -> pa.Schema:
