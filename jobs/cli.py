@@ -13,6 +13,7 @@ import sys
 JOBS = {
     "extract": ("extract", "the nightly job: records -> rules + ONNX NER -> Delta tables"),
     "generate-sample": ("generate_sample", "write synthetic Vietnamese records with gold entity spans"),
+    "ingest": ("ingest", "read gold NER corpora and generated gold into the training_examples table"),
     "build-model": ("build_model", "train a small bootstrap NER model on generated records and export it to ONNX"),
     "config": ("show_config", "print the effective configuration (after overlays, --conf and --set)"),
 }

@@ -80,6 +80,24 @@ class ModelConfig:
     # name: str | None = None  (registry lookup arrives with the model registry)
 
 
+def _ratios_sum_to_one(v) -> bool:
+    return bool(v) and all(x >= 0 for x in v.values()) and abs(sum(v.values()) - 1.0) < 1e-9
+
+
+@dataclass
+class IngestConfig:
+    data_root: str | None = None  # the shared corpora; null: $NERLAKE_SHARED_DATA, else ../shared/data
+    registry: str | None = None  # dataset registry YAML; null: the packaged conf/datasets.yaml
+    repair: str = field(default="begin", metadata={"choices": ["begin", "discard"]})
+    label_level: str = field(default="standard", metadata={"choices": ["standard", "core", "none"]})
+    # corpora without a dev split (and generated samples) are split by a hash of example_id
+    split_ratios: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "dev": 0.1, "test": 0.1},
+                                           metadata={"check": _ratios_sum_to_one, "help": "non-negative, summing to 1"})
+    sample_dataset: str = "vi_generated"
+    sample_chunk: int = field(default=20_000, metadata={"check": _positive, "help": "> 0"})
+    max_rows_per_file: int = field(default=500_000, metadata={"check": _positive, "help": "> 0"})
+
+
 @dataclass
 class JobConfig:
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -90,6 +108,7 @@ class JobConfig:
     ner: NerConfig = field(default_factory=NerConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)

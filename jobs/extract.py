@@ -27,8 +27,6 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-import pyarrow as pa
-
 from ..udfs.config import ConfigError
 from ..udfs.pipeline import PipelineSpec
 from ..udfs.spark_glue import PASSTHROUGH, RESULT_SCHEMA, ROWS_SCHEMA, extract_partition
@@ -256,10 +254,6 @@ def commit_spark_delta(result: dict, lake_root: str, date: str) -> dict:
     return {}
 
 
-def record_run(lake_root: str, row: dict) -> None:
-    lake.append_rows(lake.table_uri(lake_root, "runs"), "runs", pa.Table.from_pylist([row], schema=SCHEMAS["runs"]))
-
-
 def format_summary(row: dict, wall: dict, lake_root: str) -> str:
     def by(d: dict) -> str:
         return "  ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
@@ -345,7 +339,7 @@ def run_extract(cfg: JobConfig, date: dt.date, spark=None, summary_stream=None) 
     finally:
         row["finished_at"] = dt.datetime.now(dt.timezone.utc)
         row["stage_seconds"] = {**(row.get("stage_seconds") or {}), **{f"wall_{k}": round(v, 3) for k, v in wall.items()}}
-        record_run(lake_root, row)
+        lake.record_run(lake_root, row)
         row["_wall"] = wall
         print(format_summary(row, wall, lake_root), file=summary_stream or sys.stdout, flush=True)
     return row

@@ -134,3 +134,21 @@ def choose_writer(spark, configured: str) -> str:
         raise LakeCommitError("lake.writer=spark-delta but delta-spark's jars or session extension are missing; "
                               "use lake.writer=deltalake or add io.delta:delta-spark to the cluster")
     return configured
+
+
+def record_run(lake_root: str, row: dict) -> None:
+    """Append one row to ``runs`` (missing columns are null)."""
+    append_rows(table_uri(lake_root, "runs"), "runs", pa.Table.from_pylist([row], schema=SCHEMAS["runs"]))
+
+
+def commit_partitions(lake_root: str, table: str, files: list[dict], partitions: list[dict[str, str]], *,
+                      job: str, run_id: str, version: int) -> dict[str, int]:
+    """Replace each partition in ``partitions`` with its files (none: emptied), one commit each."""
+    versions = {}
+    for partition in partitions:
+        mine = [f for f in files if json.loads(f["partition_values"]) == partition]
+        key = ".".join(partition[k] for k in PARTITION_BY[table])
+        versions[key] = commit_partition(table_uri(lake_root, table), table, mine, partition,
+                                         app_id=f"nerlake.{job}.{table}.{key}", version=version,
+                                         metadata={"run_id": run_id})
+    return versions

@@ -1,0 +1,91 @@
+"""Thin Spark glue of the training-data jobs: ``mapInArrow`` functions over task rows.
+
+Each task row names a unit of work (one dataset split to read, or one chunk of generated
+records); the task writes ``training_examples`` data files and yields their descriptions
+plus one row of counters (JSON), exactly like the extraction job's glue, so the driver can
+commit each (dataset, split) partition once.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Iterator
+
+import pyarrow as pa
+
+from .bio import RepairReport, repair_examples
+from .corpora import load_registry, read_dataset, read_sample_records
+from .examples import Example
+from .label_maps import load_label_map, map_example
+from .parquet_sink import TableFiles
+from .splits import assign_split
+
+TASK_SCHEMA = pa.schema([
+    ("kind", pa.string()),  # "corpus" or "sample"
+    ("dataset", pa.string()),
+    ("split", pa.string()),  # the corpus split to read; for samples: ignored
+    ("label_map", pa.string()),
+    ("resplit", pa.bool_()),  # assign train/dev/test by hash of example_id
+    ("start", pa.int64()),  # samples: first record index
+    ("count", pa.int64()),  # samples: number of records
+    ("seed", pa.int64()),
+])
+OUTPUT_SCHEMA = pa.schema([
+    ("kind", pa.string()),  # "file" or "report"
+    ("table", pa.string()),
+    ("path", pa.string()),
+    ("size", pa.int64()),
+    ("partition_values", pa.string()),
+    ("modification_time", pa.int64()),
+    ("stats", pa.string()),
+    ("num_records", pa.int64()),
+    ("report", pa.string()),  # JSON: repair rows, unknown labels, problems, counts
+])
+
+
+def example_row(ex: Example, run_id: str, source: str) -> dict:
+    return {"example_id": ex.example_id, "lang": ex.lang, "domain": ex.domain, "tokens": ex.tokens,
+            "labels": ex.labels, "text": ex.text, "spans": ex.spans, "source": source, "run_id": run_id}
+
+
+def _examples_for(task: dict, data_root: str | None, registry_path: str | None,
+                  problems: list) -> tuple[Iterator[Example], str]:
+    if task["kind"] == "corpus":
+        examples = read_dataset(task["dataset"], task["split"], data_root, registry=load_registry(registry_path),
+                                on_error="collect", problems=problems)
+        return examples, f"{task['dataset']}/{task['split']}"
+    from .sample_generator import generate_records
+
+    records = generate_records(task["count"], seed=task["seed"], start=task["start"], defect_rate=0.0)
+    examples = read_sample_records(records, dataset=task["dataset"], split="train", on_error="collect",
+                                   problems=problems, source=f"generate-sample seed {task['seed']}")
+    return examples, f"generate-sample:{task['seed']}:{task['start']}+{task['count']}"
+
+
+def ingest_tasks(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_root: str, repair: str,
+                 label_level: str, ratios_json: str, max_rows_per_file: int,
+                 data_root: str | None, registry_path: str | None = None) -> Iterator[pa.RecordBatch]:
+    ratios = json.loads(ratios_json)
+    files = TableFiles("training_examples", lake_root, run_id, max_rows_per_file)
+    reports = []
+    for batch in batches:
+        for task in batch.to_pylist():
+            problems: list = []
+            report = RepairReport(repair)
+            label_map = load_label_map(task["label_map"])
+            unknown, written = Counter(), Counter()
+            examples, source = _examples_for(task, data_root, registry_path, problems)
+            for ex in repair_examples(examples, repair, report):
+                if label_level != "none":
+                    ex, missing = map_example(ex, label_map, label_level, strict=False)
+                    unknown.update(missing)
+                split = assign_split(ex.example_id, ratios) if task["resplit"] else ex.split
+                files.add({"dataset": task["dataset"], "split": split}, example_row(ex, run_id, source))
+                written[split] += 1
+            reports.append({"dataset": task["dataset"], "split": task["split"], "source": source,
+                            "repair": report.rows(), "unknown_labels": dict(unknown), "written": dict(written),
+                            "problems": [str(p) for p in problems]})
+    files.flush()
+    rows = [dict(kind="file", **f) for f in files.files]
+    rows += [dict(kind="report", report=json.dumps(r, ensure_ascii=False)) for r in reports]
+    yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
