@@ -14,6 +14,8 @@ JOBS = {
     "extract": ("extract", "the nightly job: records -> rules + ONNX NER -> Delta tables"),
     "generate-sample": ("generate_sample", "write synthetic Vietnamese records with gold entity spans"),
     "ingest": ("ingest", "read gold NER corpora and generated gold into the training_examples table"),
+    "generate-annotations": ("generate_annotations", "ask an LLM to annotate raw passages (answers to llm_responses)"),
+    "filter-generated": ("filter_generated", "filter LLM answers into one-type samples and BIO training examples"),
     "build-model": ("build_model", "train a small bootstrap NER model on generated records and export it to ONNX"),
     "config": ("show_config", "print the effective configuration (after overlays, --conf and --set)"),
 }

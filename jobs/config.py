@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 from importlib import resources
 from pathlib import Path
 
@@ -109,6 +110,10 @@ class JobConfig:
     rules: RulesConfig = field(default_factory=RulesConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    # nerlake generate-annotations: keys of udfs.llm_annotate.AnnotationConfig over conf/annotation.yaml
+    annotation: dict[str, Any] = field(default_factory=dict)
+    # nerlake filter-generated: keys of udfs.generated_filters.FilterConfig
+    generated: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,4 +180,18 @@ def load_config(conf_files=(), overrides=(), profile: str = "local") -> JobConfi
         merged = deep_merge(merged, read_yaml(path))
     for assignment in overrides:
         merged = deep_merge(merged, parse_set(assignment))
-    return from_dict(JobConfig, merged)
+    cfg = from_dict(JobConfig, merged)
+    _check_component_keys(cfg)
+    return cfg
+
+
+def _check_component_keys(cfg: JobConfig) -> None:
+    """Sections handed to components as mappings are checked here too, before Spark starts."""
+    from ..udfs.generated_filters import FilterConfig
+    from ..udfs.llm_annotate import AnnotationConfig
+
+    allowed = {f.name for f in fields(AnnotationConfig)}
+    unknown = sorted(set(cfg.annotation) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key annotation.{unknown[0]}; allowed keys under annotation: {', '.join(sorted(allowed))}")
+    from_dict(FilterConfig, cfg.generated, prefix="generated")

@@ -152,3 +152,26 @@ def commit_partitions(lake_root: str, table: str, files: list[dict], partitions:
                                          app_id=f"nerlake.{job}.{table}.{key}", version=version,
                                          metadata={"run_id": run_id})
     return versions
+
+
+def commit_append(lake_root: str, table: str, files: list[dict], *, job: str, run_id: str, version: int) -> int:
+    """Add ``files`` to ``table`` (created on first use), one commit, guarded like commit_partition."""
+    uri = table_uri(lake_root, table)
+    for partition in {f["partition_values"] for f in files}:
+        verify_files(uri, table, [f for f in files if f["partition_values"] == partition], json.loads(partition))
+    actions = [AddAction(f["path"], f["size"], json.loads(f["partition_values"]), f["modification_time"], True,
+                         f["stats"]) for f in files]
+    app_id = f"nerlake.{job}.{table}"
+    props = CommitProperties(app_transactions=[Transaction(app_id, version)], custom_metadata={"run_id": run_id})
+    dt = open_table(uri)
+    if dt is None:
+        create_table_with_add_actions(uri, Schema.from_arrow(SCHEMAS[table]), actions, mode="error",
+                                      partition_by=PARTITION_BY[table] or None, commit_properties=props)
+        return 0
+    check_schema(dt, table)
+    last = dt.transaction_version(app_id)
+    if last is not None and last >= version:
+        raise LakeCommitError(f"{table}: a newer run (version {last} >= {version}) of {app_id} already committed")
+    dt.create_write_transaction(actions, mode="append", schema=SCHEMAS[table],
+                                partition_by=PARTITION_BY[table] or None, commit_properties=props)
+    return DeltaTable(uri).version()

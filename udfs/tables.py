@@ -87,10 +87,55 @@ DATA_REPORTS = pa.schema([
     ("value", pa.float64()),
 ])
 
+# Raw LLM answers, one row per chunk asked; appended. passage_hash identifies the request
+# (model, prompt, language, chunk text): rows without error are never asked for again.
+LLM_RESPONSES = pa.schema([
+    ("run_id", pa.string()),
+    ("passage_id", pa.string()),
+    ("passage_hash", pa.string()),
+    ("chunk_index", pa.int32()),
+    ("chunk_start", pa.int32()),
+    ("chunk_end", pa.int32()),
+    ("chunk_text", pa.string()),
+    ("oversized", pa.bool_()),
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    ("response_text", pa.string()),
+    ("http_status", pa.int32()),
+    ("attempts", pa.int32()),
+    ("latency_s", pa.float64()),
+    ("error", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])
+
+# Open-domain training format: one passage, one type, every mention of it.
+GENERATED_SAMPLES = pa.schema([
+    ("dataset", pa.string()),
+    ("run_id", pa.string()),
+    ("passage_id", pa.string()),
+    ("passage_hash", pa.string()),
+    ("passage", pa.string()),
+    ("type", pa.string()),
+    ("mentions", pa.list_(pa.string())),
+])
+
+# LLM answers the filters could not use, with the reason.
+GENERATED_QUARANTINE = pa.schema([
+    ("dataset", pa.string()),
+    ("run_id", pa.string()),
+    ("passage_id", pa.string()),
+    ("passage_hash", pa.string()),
+    ("reason", pa.string()),
+    ("detail", pa.string()),
+    ("response_preview", pa.string()),
+])
+
 PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": [],
-                "training_examples": ["dataset", "split"], "data_reports": []}
+                "training_examples": ["dataset", "split"], "data_reports": [], "llm_responses": [],
+                "generated_samples": ["dataset"], "generated_quarantine": ["dataset"]}
 SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS,
-           "training_examples": TRAINING_EXAMPLES, "data_reports": DATA_REPORTS}
+           "training_examples": TRAINING_EXAMPLES, "data_reports": DATA_REPORTS, "llm_responses": LLM_RESPONSES,
+           "generated_samples": GENERATED_SAMPLES, "generated_quarantine": GENERATED_QUARANTINE}
 
 
 def file_schema(table: str) -> pa.Schema:

@@ -89,3 +89,79 @@ def ingest_tasks(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_root: s
     rows = [dict(kind="file", **f) for f in files.files]
     rows += [dict(kind="report", report=json.dumps(r, ensure_ascii=False)) for r in reports]
     yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
+
+
+# --------------------------------------------------------------------------- LLM annotation
+
+_answered_cache: dict[tuple[str, int], frozenset] = {}
+
+
+def answered_hashes(responses_uri: str) -> frozenset:
+    """Hashes of requests already answered without error: read once per worker and table version."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        dt = DeltaTable(responses_uri)
+    except TableNotFoundError:
+        return frozenset()
+    key = (responses_uri, dt.version())
+    if key not in _answered_cache:
+        table = pa.table(dt.to_pyarrow_table(columns=["passage_hash", "error"]))
+        ok = [h for h, e in zip(table.column("passage_hash").to_pylist(), table.column("error").to_pylist())
+              if e is None]
+        _answered_cache.clear()
+        _answered_cache[key] = frozenset(ok)
+    return _answered_cache[key]
+
+
+def annotate_partition(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_root: str, annotation_json: str,
+                       max_rows_per_file: int) -> Iterator[pa.RecordBatch]:
+    """Input rows ``passage_id, text``; answers are appended to ``llm_responses``."""
+    from .llm_annotate import annotate_passages, load_annotation_config
+
+    cfg = load_annotation_config(json.loads(annotation_json))
+    cache = answered_hashes(f"{lake_root.rstrip('/')}/llm_responses")
+    files = TableFiles("llm_responses", lake_root, run_id, max_rows_per_file)
+    stats: Counter = Counter()
+    for batch in batches:
+        items = [(r["passage_id"], r["text"]) for r in batch.to_pylist()]
+        for response in annotate_passages(items, cfg, cache, stats=stats):
+            row = response.to_dict()
+            stats["responses"] += 1
+            stats["errors"] += row["error"] is not None
+            files.add({}, dict(row, run_id=run_id))
+    files.flush()
+    rows = [dict(kind="file", **f) for f in files.files]
+    rows.append(dict(kind="report", report=json.dumps(dict(stats))))
+    yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
+
+
+def filter_partition(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_root: str, filter_json: str,
+                     ratios_json: str, max_rows_per_file: int) -> Iterator[pa.RecordBatch]:
+    """Input rows of ``llm_responses``; writes generated_samples, training_examples, generated_quarantine."""
+    from .config import from_dict
+    from .generated_filters import FilterConfig, filter_responses
+
+    cfg = from_dict(FilterConfig, json.loads(filter_json))
+    ratios = json.loads(ratios_json)
+    records = (r for batch in batches for r in batch.to_pylist())
+    out = filter_responses(records, cfg)
+    samples = TableFiles("generated_samples", lake_root, run_id, max_rows_per_file)
+    examples = TableFiles("training_examples", lake_root, run_id, max_rows_per_file)
+    quarantine = TableFiles("generated_quarantine", lake_root, run_id, max_rows_per_file)
+    part = {"dataset": cfg.dataset}
+    for s in out.samples:
+        samples.add(part, dict(run_id=run_id, passage_id=s.passage_id, passage_hash=s.passage_hash,
+                               passage=s.passage, type=s.type, mentions=s.mentions))
+    for ex in out.examples:
+        examples.add({"dataset": cfg.dataset, "split": assign_split(ex.example_id, ratios)},
+                     example_row(ex, run_id, "llm_responses"))
+    for q in out.quarantine:
+        quarantine.add(part, dict(q, run_id=run_id))
+    for writer in (samples, examples, quarantine):
+        writer.flush()
+    report = {"stats": dict(out.stats), "type_counts": dict(Counter(s.type for s in out.samples))}
+    rows = [dict(kind="file", **f) for w in (samples, examples, quarantine) for f in w.files]
+    rows.append(dict(kind="report", report=json.dumps(report, ensure_ascii=False)))
+    yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
