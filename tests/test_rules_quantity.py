@@ -62,6 +62,10 @@ def found(extractor, text):
     ("lấy 20 cartons", [("20 cartons", "20 cartons")]),
     ("minh lay 3 hop sua, 2 chai nuoc", [("3 hop", "3 hop"), ("2 chai", "2 chai")]),  # without diacritics
     ("nang 38,6 do C", [("38,6 do C", "38.6 °C")]),
+    ("nhập 999.999 cái", [("999.999 cái", "999999 cái")]),  # six digits still count
+    ("mặc size 3XL được không", [("size 3XL", "size 3XL")]),
+    ("tấm 0,99mx0,86m", [("0,99m", "0.99 m"), ("0,86m", "0.86 m")]),
+    ("cân 0,5 kg", [("0,5 kg", "0.5 kg")]),  # a leading zero is fine in a measure
 ])
 def test_extracts_and_normalises(quantity, text, expected):
     assert found(quantity, text) == expected
@@ -88,6 +92,9 @@ def test_extracts_and_normalises(quantity, text, expected):
     "Ma van don NTL-482191191 bao da giao",  # "bao" is "báo" here
     "goi so 0903 123 456 goi lai",
     "nghi ngay 23/3/2024 vi bi om",  # "vi" is "vì" here
+    "gọi 0790284139 bao giờ cũng bận",  # a phone number counts nothing
+    "mã kho 0123 hộp A",  # nor does a number with a leading zero
+    "nhập 1.500.000 hộp",  # nor one of seven digits
 ])
 def test_not_quantity(quantity, text):
     assert found(quantity, text) == []

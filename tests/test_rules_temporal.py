@@ -115,6 +115,17 @@ def found(extractor, text, ref=REF):
     ("giao trong 3 ngay lam viec", [("3 ngay", "DURATION", "P3D")]),
     ("hen 9h sang thu 7 tuan nay", [("9h sang thu 7 tuan nay", "TIME", "2024-03-16T09:00")]),
     ("8h toi se qua lay", [("8h", "TIME", "T08:00")]),  # "toi" is "tôi" (I) here, not evening
+    # some words typed without diacritics inside an otherwise accented record
+    ("giao tu 7:00 den 17:00 nhé", [("tu 7:00 den 17:00", "TIME", "T07:00/T17:00")]),
+    ("hẹn 3 gio chieu nhé", [("3 gio chieu", "TIME", "T15:00")]),
+    ("chờ 54 phut rồi", [("54 phut", "DURATION", "PT54M")]),
+    # capitalised inside a sentence, a cue word is part of a name
+    ("về sân bay Nội Bài thứ năm tuần trước", [("thứ năm tuần trước", "DATE", "2024-03-07")]),
+    ("chuyển lên Bệnh viện Bạch Mai lúc 17:00 ngày 18/3", [("17:00 ngày 18/3", "TIME", "2024-03-18T17:00")]),
+    ("Mai lúc 8h em qua", [("Mai lúc 8h", "TIME", "2024-03-13T08:00")]),
+    # a number is not the count of a duration when it ends a name or follows a currency sign
+    ("nhập viện Nhi Đồng 1 ngày 10 tháng 2", [("ngày 10 tháng 2", "DATE", "2024-02-10")]),
+    ("giao dịch $1200 tháng trước", [("tháng trước", "DATE", "2024-02")]),
 ])
 def test_extracts_and_normalises(temporal, text, expected):
     assert found(temporal, text) == expected
@@ -151,6 +162,8 @@ def test_extracts_and_normalises(temporal, text, expected):
     "Lien he toi qua so nay nhe",  # "tôi qua": me via, not last night
     "Ngan hang Viet Nam truoc day",  # "Nam truoc" inside a name
     "mắc COVID-19 nặng",
+    "cả tu viện đều biết",  # "tu" opens a range only before one
+    "gió 3 cấp",
 ])
 def test_not_temporal(temporal, text):
     assert found(temporal, text) == []
@@ -202,8 +215,8 @@ def test_numeric_order_can_be_month_first(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"conf_pth": "x"}, "unknown key temporal.conf_pth"),
-    ({"conf_path": "/no/such/file.yaml"}, "no such file"),
+    ({"conf_pth": "x"}, "unknown key rules.options.temporal.conf_pth"),
+    ({"conf_path": "/no/such/file.yaml"}, "conf_path: cannot read"),
 ])
 def test_bad_options_are_reported(options, message):
     with pytest.raises(ConfigError, match=message):

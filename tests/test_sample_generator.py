@@ -339,3 +339,16 @@ def test_write_sample_jsonl_round_trips(tmp_path):
 def test_write_sample_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="fmt"):
         sg.write_sample(tmp_path / "x.csv", 10, fmt="csv")
+
+
+def test_this_weekday_takes_nay_into_its_span():
+    """"thứ Hai này" is one TIME/DATE span with "này", as in "tuần này" (the rules' convention)."""
+    seen = 0
+    for record in sg.generate_records(4000, seed=3, defect_rate=0.0):
+        for gold in record["gold"]:
+            surface = record["text"][gold["start"]:gold["end"]]
+            after = record["text"][gold["end"]:gold["end"] + 4]
+            if gold["label"] in ("DATE", "TIME") and re.search(r"(?i)(thứ \S+|chủ nhật|cn)$", surface):
+                assert not re.match(r" (này|nay)\b", after), (surface, record["text"])
+            seen += surface.endswith(" này") and gold["label"] == "TIME"
+    assert seen > 0

@@ -1025,6 +1025,15 @@ def _datetime(ctx, out):
     out.append((f"{clock} {tail}", "TIME"))
 
 
+@_slot("datetime_this_week")
+def _datetime_this_week(ctx, out):
+    """A time on a day of this week: "10h20 sáng thứ Hai này". "này" belongs to the span, as
+    in "tuần này" (the rule benchmark's convention)."""
+    r = ctx.rng
+    clock, _ = _clock(r)
+    out.append((f"{clock} {_pick(r, _WEEKDAYS)[0]} này", "TIME"))
+
+
 @_slot("time_range")
 def _time_range(ctx, out):
     r = ctx.rng

@@ -2,7 +2,8 @@
 
 All lists go into one automaton, built once per worker, keyed by each variant lower-cased
 and, for lists that ignore diacritics, also folded ("ha noi"); a record is scanned once, on
-``doc.norm.lower()`` (C-fast, unlike computing ``doc.folded``). Each hit
+``doc.norm`` lower-cased (C-fast, unlike computing ``doc.folded``, and shared with the
+temporal rule). Each hit
 is then checked against its list's rules on ``doc.norm`` (case, diacritics, context) and
 overlapping hits are resolved longest first. Lists and rules: ``conf/rules/gazetteer.yaml``
 and ``conf/gazetteers/*.txt``.
@@ -15,17 +16,19 @@ from importlib.resources import files
 from pathlib import Path
 
 import ahocorasick
-import yaml
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..labels import LABELS
 from ..spans import Span
 from ..textnorm import Doc, fold, make_doc
 from .base import register_rule
+from .common import load_rule_settings, lower_same_length
 
 NAME = "gazetteer"
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_WORD_CHAR = re.compile(rf"[\w{_MARKS}]")
+# What \w matches besides letters and digits, and the combining marks: a hit next to one of
+# these is inside a word.
+_WORD_EXTRA = frozenset("_" + "".join(chr(c) for c in range(0x300, 0x370)) + "".join(
+    chr(c) for lo, hi in ((0x1DC0, 0x1E00), (0x20D0, 0x2100), (0xFE20, 0xFE30)) for c in range(lo, hi)))
 _NEXT_WORD = re.compile(r"\s*([^\W\d_]+(?:-[^\W\d_]+)*)")
 # The word right after a hit, separated from it by one space.
 _WORD_AFTER = re.compile(r" ([^\W_]+)")
@@ -55,18 +58,6 @@ class GazetteerSettings:
     org_heads: list[str] = field(default_factory=list)
     not_inside_names: list[str] = field(default_factory=list)
     brand_suffixes: list[str] = field(default_factory=list)
-
-
-def load_settings(options: dict | None) -> GazetteerSettings:
-    """YAML defaults (``conf_path`` or the packaged file) overlaid with the options dict."""
-    options = dict(options or {})
-    conf_path = options.pop("conf_path", None)
-    source = Path(conf_path) if conf_path else files("nerlake.conf") / "rules" / f"{NAME}.yaml"
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rules.options.{NAME}.conf_path: cannot read {source}: {exc}") from exc
-    return from_dict(GazetteerSettings, {**data, **options}, prefix=f"rules.options.{NAME}")
 
 
 def read_terms(path, key: str) -> list[tuple[str, str]]:
@@ -111,6 +102,14 @@ class _Phrases:
         self.last_words = frozenset(t.split()[-1] for t in self.tails)
         self.max_words = max(self.lengths, default=0)
 
+    def __or__(self, other: "_Phrases") -> "_Phrases":
+        both = _Phrases(())
+        both.tails = self.tails | other.tails
+        both.lengths = sorted(set(self.lengths) | set(other.lengths))
+        both.last_words = self.last_words | other.last_words
+        both.max_words = max(self.max_words, other.max_words)
+        return both
+
     def ends(self, words: list[str]) -> bool:
         """Do ``words`` (lower-cased, in order) end with one of the phrases?"""
         if not words or words[-1] not in self.last_words:
@@ -147,10 +146,12 @@ class GazetteerExtractor:
         needs_capitals = {fold(_normalise(t)) for t in settings.needs_capitals}
         stop_next = {fold(_normalise(t)): frozenset(fold(w) for w in words)
                      for t, words in settings.not_followed_by.items()}
-        self._titles = _Phrases(settings.person_titles)
-        # "CDC tỉnh Nghệ An": an administrative word may sit between the head and the name.
-        self._org_heads = _Phrases(settings.org_heads, _ADMIN_WORDS)
-        self._words_before = max(self._titles.max_words, self._org_heads.max_words, 1)
+        # A LOC right after a person title is a person's name ("anh Hải Dương"), after an
+        # organisation head the seat of the organisation ("Sở Y tế Hà Nội"); in "CDC tỉnh
+        # Nghệ An" an administrative word sits between the head and the name.
+        self._not_after_loc = _Phrases(settings.person_titles) | _Phrases(settings.org_heads, _ADMIN_WORDS)
+        self._words_before = max(self._not_after_loc.max_words, 1)
+        self._spellings: dict[tuple[int, str], bool] = {}  # (id of entry, surface) -> spelling ok
         brand_suffixes = {fold(_normalise(t)) for t in settings.brand_suffixes}
         not_inside_names = {fold(_normalise(t)) for t in settings.not_inside_names}
 
@@ -182,26 +183,38 @@ class GazetteerExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         norm = doc.norm
+        haystack = lower_same_length(norm)  # the temporal rule searches it too: made once per record
         hits = []
-        haystack = norm.lower()
-        if len(haystack) != len(norm):
-            # A letter whose lower case is longer ("İ") would shift offsets: match the folded text,
-            # which finds the terms of lists that ignore diacritics.
-            haystack = doc.folded
+        size = len(norm)
         for last, (length, entries) in self._automaton.iter(haystack):
-            start, end = last + 1 - length, last + 1
-            if (start > 0 and _WORD_CHAR.match(norm, start - 1)) or _WORD_CHAR.match(norm, end):
+            end = last + 1
+            start = end - length
+            if start and ((c := norm[start - 1]).isalnum() or c in _WORD_EXTRA):
                 continue  # not a whole word
+            if end < size and ((c := norm[end]).isalnum() or c in _WORD_EXTRA):
+                continue
+            surface = norm[start:end]
             for entry in entries:
-                if self._accepts(entry, doc, start, end):
+                if self._accepts(entry, norm, surface, start, end):
                     hits.append((start, end, entry))
                     break
-        return self._longest_first(doc, hits)
+        if not hits:
+            return []
+        if len(hits) > 1:
+            hits = _longest_first(hits)
+        return [Span(*doc.to_original(start, end), entry.label, entry.options.score, "rule", entry.canonical, NAME)
+                for start, end, entry in hits]
 
-    def _accepts(self, entry: _Entry, doc: Doc, start: int, end: int) -> bool:
-        norm = doc.norm
-        if not self._spelling_matches(entry, norm[start:end]):
-            return False
+    def _accepts(self, entry: _Entry, norm: str, surface: str, start: int, end: int) -> bool:
+        if surface != entry.variant:
+            key = (id(entry), surface)
+            spelling_ok = self._spellings.get(key)
+            if spelling_ok is None:
+                spelling_ok = self._spelling_matches(entry, surface)
+                if len(self._spellings) < 100_000:  # bounded: surfaces are few, but input is untrusted
+                    self._spellings[key] = spelling_ok
+            if not spelling_ok:
+                return False
         if entry.options.reject_after_number and norm[max(0, start - 4):start].rstrip()[-1:].isdigit():
             return False
         if entry.stop_next:
@@ -220,8 +233,8 @@ class GazetteerExtractor:
             if last_word[:1].isupper() or (after and after.group(1)[0].isupper()):
                 return False
         if entry.label == "LOC" and last_word:
-            lowered = before.lower().split()[-self._words_before:]
-            if self._titles.ends(lowered) or self._org_heads.ends(lowered):
+            if last_word.lower() in self._not_after_loc.last_words and self._not_after_loc.ends(
+                    before.lower().split()[-self._words_before:]):
                 return False
             if entry.brand_suffix and _is_brand(last_word):
                 return False
@@ -248,23 +261,20 @@ class GazetteerExtractor:
                 return False
         return True
 
-    @staticmethod
-    def _longest_first(doc: Doc, hits) -> list[Span]:
-        if len(hits) > 1:
-            hits.sort(key=lambda h: (h[0] - h[1], h[0]))
-        taken: list[tuple[int, int]] = []
-        spans = []
-        for start, end, entry in hits:
-            if any(start < t_end and t_start < end for t_start, t_end in taken):
-                continue
-            taken.append((start, end))
-            ostart, oend = doc.to_original(start, end)
-            spans.append(Span(ostart, oend, entry.label, score=entry.options.score,
-                              normalized=entry.canonical, rule=NAME))
-        spans.sort(key=lambda s: s.start)
-        return spans
+
+
+def _longest_first(hits: list[tuple]) -> list[tuple]:
+    """Non-overlapping hits, the longer one winning an overlap (then the earlier), in text order."""
+    hits.sort(key=lambda h: (h[0] - h[1], h[0]))
+    kept = []
+    for hit in hits:
+        start, end = hit[0], hit[1]
+        if all(end <= k[0] or k[1] <= start for k in kept):
+            kept.append(hit)
+    kept.sort(key=lambda h: h[0])
+    return kept
 
 
 @register_rule(NAME)
 def build_gazetteer(options: dict | None = None) -> GazetteerExtractor:
-    return GazetteerExtractor(load_settings(options))
+    return GazetteerExtractor(load_rule_settings(GazetteerSettings, NAME, options))

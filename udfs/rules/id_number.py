@@ -10,27 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from importlib.resources import files
-from pathlib import Path
 
-import yaml
-
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
+from .common import COMBINING_MARKS, CueWords, has_long_number, load_rule_settings
 
 NAME = "id_number"
 
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-# The leading lookahead lets the regex engine skip non-digit positions quickly.
+# The first digit is consumed first (a pattern starting with a character class lets the
+# regex engine skip in C to the next digit); the alternatives go on from the second one.
 _CANDIDATE = re.compile(
-    r"(?=[0-9])(?<![\w+])(?:"
-    r"[0-9]{12}"
-    r"|[0-9]{3}(?P<s3>[ .])[0-9]{3}(?P=s3)[0-9]{3}(?P=s3)[0-9]{3}"  # "079 201 012 345"
-    r"|[0-9]{4}(?P<s4>[ .])[0-9]{4}(?P=s4)[0-9]{4}"  # "0792 0101 2345"
-    r"|[0-9]{9}"
-    rf")(?![\w{_MARKS}]|[.,/\-][0-9])"
+    r"[0-9](?<![\w+][0-9])(?=[0-9 .]{8})(?:"
+    r"[0-9]{11}"
+    r"|[0-9]{2}(?P<s3>[ .])[0-9]{3}(?P=s3)[0-9]{3}(?P=s3)[0-9]{3}"  # "079 201 012 345"
+    r"|[0-9]{3}(?P<s4>[ .])[0-9]{4}(?P=s4)[0-9]{4}"  # "0792 0101 2345"
+    r"|[0-9]{8}"
+    rf")(?![\w{COMBINING_MARKS}]|[.,/\-][0-9])"
 )
 _GLUE = ".,-/"
 
@@ -56,15 +53,8 @@ class IdSettings:
 
 
 def load_settings(options: dict | None) -> IdSettings:
-    """YAML defaults (``conf_path`` or the packaged file) overlaid with the options dict."""
-    options = dict(options or {})
-    conf_path = options.pop("conf_path", None)
-    source = Path(conf_path) if conf_path else files("nerlake.conf") / "rules" / f"{NAME}.yaml"
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rules.options.{NAME}.conf_path: cannot read {source}: {exc}") from exc
-    settings = from_dict(IdSettings, {**data, **options}, prefix=f"rules.options.{NAME}")
+    """The YAML settings overlaid with ``options``, checked across fields."""
+    settings = load_rule_settings(IdSettings, NAME, options)
     key = f"rules.options.{NAME}"
     if settings.min_age > settings.max_age:
         raise ConfigError(f"{key}.min_age: {settings.min_age} is above max_age {settings.max_age}")
@@ -77,14 +67,6 @@ def load_settings(options: dict | None) -> IdSettings:
     return settings
 
 
-def _cue_regex(words) -> re.Pattern | None:
-    """Whole-word regex over folded text for the cue words, or None when there are none."""
-    folded = sorted({fold(w.strip()) for w in words if w.strip()}, key=len, reverse=True)
-    if not folded:
-        return None
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, folded)) + r")(?![a-z0-9])")
-
-
 class IdNumberExtractor:
     name = NAME
     labels = ("ID_NUMBER",)
@@ -92,8 +74,7 @@ class IdNumberExtractor:
     def __init__(self, settings: IdSettings):
         self.settings = settings
         self._provinces = frozenset(settings.provinces)
-        self._positive = {fold(w) for w in settings.cue_words}
-        self._cues = _cue_regex([*settings.cue_words, *settings.negative_cue_words])
+        self._cues = CueWords(settings.cue_words, settings.negative_cue_words, settings.cue_window)
         # Patterns are folded like the text they are matched on ("cấp" -> "cap"); regex syntax is ASCII.
         following = [fold(p) for p in settings.following_cues]
         try:
@@ -104,21 +85,22 @@ class IdNumberExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
+        if not has_long_number(text):
+            return []  # most records: no run of 9 digits
         spans = []
         for m in _CANDIDATE.finditer(text):
             start, end = m.span()
             if start >= 2 and text[start - 1] in _GLUE and text[start - 2].isalnum():
                 continue  # tail of a longer token: "1.250.000.123456789", "SPX-123456789"
             digits = m.group().replace(" ", "").replace(".", "")
-            cue = self._nearest_cue(text, start)
+            if len(digits) == 12 and not self.is_valid_cccd(digits, doc.ref_date):
+                continue
+            cue = self._cues.nearest(text, start)
             if cue == "negative":
                 continue
             if cue is None and self._is_followed_by_cue(text, end):
                 cue = "positive"
-            if len(digits) == 12:
-                if not self.is_valid_cccd(digits, doc.ref_date):
-                    continue
-            elif cue != "positive":
+            if len(digits) == 9 and cue != "positive":
                 continue  # a bare 9-digit number is far more often something else
             conf = self.settings.confidence
             score = conf.with_cue if cue == "positive" else conf.without_cue
@@ -140,18 +122,6 @@ class IdNumberExtractor:
         if self._following is None:
             return False
         return self._following.match(fold(text[end:end + self._following_window])) is not None
-
-    def _nearest_cue(self, text: str, start: int) -> str | None:
-        """"positive", "negative" or None: the kind of the last cue word before ``start``."""
-        if self._cues is None:
-            return None
-        window = fold(text[max(0, start - self.settings.cue_window): start])
-        last = None
-        for last in self._cues.finditer(window):
-            pass
-        if last is None:
-            return None
-        return "positive" if last.group() in self._positive else "negative"
 
 
 @register_rule(NAME)

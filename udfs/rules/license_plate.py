@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
 
-import yaml
-
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..spans import Span
-from ..textnorm import Doc, fold
+from ..textnorm import Doc
 from .base import register_rule
+from .common import COMBINING_MARKS, CueWords, load_rule_settings
 
 NAME = "license_plate"
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 
 
 @dataclass
@@ -39,15 +35,8 @@ class PlateSettings:
 
 
 def load_settings(options: dict | None) -> PlateSettings:
-    """YAML defaults (``conf_path`` or the packaged file) overlaid with the options dict."""
-    options = dict(options or {})
-    conf_path = options.pop("conf_path", None)
-    source = Path(conf_path) if conf_path else files("nerlake.conf") / "rules" / f"{NAME}.yaml"
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rules.options.{NAME}.conf_path: cannot read {source}: {exc}") from exc
-    settings = from_dict(PlateSettings, {**data, **options}, prefix=f"rules.options.{NAME}")
+    """The YAML settings overlaid with ``options``, checked across fields."""
+    settings = load_rule_settings(PlateSettings, NAME, options)
     bad = [p for p in settings.provinces if not 10 <= p <= 99]
     if bad or not settings.provinces:
         raise ConfigError(f"rules.options.{NAME}.provinces: need numbers 10-99, got {bad[:1] or 'an empty table'}")
@@ -62,37 +51,33 @@ class LicensePlateExtractor:
         self.settings = settings
         self._provinces = {f"{p:02d}" for p in settings.provinces}
         letter = f"[{settings.series_letters}]"
-        # The series digit is lazy so "51F12345" reads as F + 12345, not F1 + 2345. The leading
-        # lookahead lets the engine skip non-digit positions quickly.
+        # The series digit is lazy so "51F12345" reads as F + 12345, not F1 + 2345. The
+        # province's first digit is consumed first (a pattern starting with a character class
+        # lets the regex engine skip in C to the next digit); the province is then the first
+        # two characters of the match.
         self._pattern = re.compile(
-            rf"(?=[0-9])(?<![\w.\-])(?P<province>[0-9]{{2}})-?(?P<series>{letter}{letter}?[0-9]??)"
-            rf"[ .\-]?(?P<number>[0-9]{{3}}\.[0-9]{{2}}|[0-9]{{4,5}})(?![\w{_MARKS}]|[.,][0-9])",
+            rf"[0-9](?<![\w.\-][0-9])[0-9]-?(?P<series>{letter}{letter}?[0-9]??)"
+            rf"[ .\-]?(?P<number>[0-9]{{3}}\.[0-9]{{2}}|[0-9]{{4,5}})(?![\w{COMBINING_MARKS}]|[.,][0-9])",
             re.IGNORECASE,
         )
-        words = sorted({fold(w) for w in settings.cue_words}, key=len, reverse=True)
-        self._cues = re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, words)) + r")(?![a-z0-9])") if words else None
+        self._cues = CueWords(settings.cue_words, window=settings.cue_window)
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
         spans = []
         for m in self._pattern.finditer(text):
-            if m.group("province") not in self._provinces:
+            province = text[m.start():m.start() + 2]
+            if province not in self._provinces:
                 continue
             number = m.group("number").replace(".", "")
             if len(number) == 5:
                 number = f"{number[:3]}.{number[3:]}"
-            normalized = f"{m.group('province')}{m.group('series').upper()}-{number}"
+            normalized = f"{province}{m.group('series').upper()}-{number}"
             conf = self.settings.confidence
-            score = conf.with_cue if self._has_cue(text, m.start()) else conf.base
+            score = conf.with_cue if self._cues.any_before(text, m.start()) else conf.base
             start, end = doc.to_original(*m.span())
             spans.append(Span(start, end, "LICENSE_PLATE", score=score, normalized=normalized, rule=NAME))
         return spans
-
-    def _has_cue(self, text: str, start: int) -> bool:
-        if self._cues is None:
-            return False
-        window = fold(text[max(0, start - self.settings.cue_window): start])
-        return self._cues.search(window) is not None
 
 
 @register_rule(NAME)

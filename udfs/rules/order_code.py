@@ -3,24 +3,22 @@
 Every format in ``conf/rules/order_code.yaml`` (or the file given by ``conf_path``) is a
 sequence of segments (regex, optional flag, length-dependent constraints) joined by one
 separator. All formats compile into one regex, so a record is scanned once whatever the
-number of carriers configured.
+number of carriers configured; with prefilters (a regex every code of a format contains,
+such as its 9-digit serial) only the text around their matches is scanned.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
 
-import yaml
-
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..spans import Span
-from ..textnorm import Doc, fold
+from ..textnorm import Doc
 from .base import register_rule
+from .common import COMBINING_MARKS, CueWords, class_first, load_rule_settings
 
 NAME = "order_code"
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass
@@ -62,23 +60,21 @@ class OrderCodeSettings:
     confidence: OrderConfidence = field(default_factory=OrderConfidence)
 
 
-def load_settings(options: dict | None) -> OrderCodeSettings:
-    """YAML defaults (``conf_path`` or the packaged file) overlaid with the options dict."""
-    options = dict(options or {})
-    conf_path = options.pop("conf_path", None)
-    source = Path(conf_path) if conf_path else files("nerlake.conf") / "rules" / f"{NAME}.yaml"
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rules.options.{NAME}.conf_path: cannot read {source}: {exc}") from exc
-    return from_dict(OrderCodeSettings, {**data, **options}, prefix=f"rules.options.{NAME}")
-
-
 def _compile(regex: str, key: str, flags: int) -> re.Pattern:
     try:
         return re.compile(regex, flags)
     except re.error as exc:
         raise ConfigError(f"{key}: bad regex {regex!r}: {exc}") from exc
+
+
+def _longest_match(regex: str, flags: int) -> int | None:
+    """The most characters ``regex`` can match, or None when unbounded or not knowable."""
+    try:
+        from re import _parser  # the re module's own parser: the one that knows
+        longest = _parser.parse(regex, flags).getwidth()[1]
+    except Exception:  # a private module: should it change, lose the speed-up, not the codes
+        return None
+    return longest if longest < 10_000 else None
 
 
 class _CompiledFormat:
@@ -140,20 +136,24 @@ class OrderCodeExtractor:
             for si, sep in enumerate(fmt.separators):
                 self._alternatives.append(_CompiledFormat(fmt, sep, f"f{fi}s{si}", key, flags))
         body = "|".join(alt.source for alt in self._alternatives)
-        # Not glued to more code characters: "SPX-HCM-512345678-2" is some other identifier.
-        # The leading lookahead lets the engine skip positions quickly (codes start with an ASCII
-        # letter or digit).
-        self._pattern = re.compile(
-            rf"(?=[A-Za-z0-9])(?<!\w)(?<![A-Za-z0-9]-)(?:{body})(?![\w{_MARKS}]|-[A-Za-z0-9])", flags)
         prefilters = [_compile(fmt.prefilter, f"rules.options.{NAME}.formats[{i}].prefilter", flags) if fmt.prefilter
                       else None for i, fmt in enumerate(settings.formats)]
         # A record matching no format's prefilter holds no code; usable only when every format has one.
-        self._prefilter = (re.compile("|".join(f"(?:{p.pattern})" for p in prefilters), flags)
+        self._prefilter = (re.compile("|".join(f"(?:{class_first(p.pattern)})" for p in prefilters), flags)
                            if all(prefilters) else None)
+        # A code starts with an ASCII letter or digit, not glued to a word or to "X-" before it
+        # nor to more code characters after it: "SPX-HCM-512345678-2" is some other identifier.
+        code = rf"(?=[A-Za-z0-9])(?:{body})(?![\w{COMBINING_MARKS}]|-[A-Za-z0-9])"
+        self._pattern = re.compile(rf"(?<!\w)(?<![A-Za-z0-9]-){code}", flags)
+        # For scanning, the character before the code is consumed first: a pattern that starts
+        # with a character class lets the regex engine skip in C from one non-word character to
+        # the next (a space is put before the text so that a code may start it).
+        self._scanner = re.compile(rf"\W(?<![A-Za-z0-9]-)(?P<code>{code})", flags)
+        # Every code contains its format's prefilter, so a code starts at most this many
+        # characters before the end of a prefilter match (None: not bounded, scan it all).
+        self._longest = _longest_match(body, flags) if self._prefilter is not None else None
         self._not_codes = {w.upper() for w in settings.not_codes}
-        self._cues = re.compile(
-            r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, sorted({fold(w) for w in settings.cue_words}, key=len, reverse=True)))
-            + r")(?![a-z0-9])") if settings.cue_words else None
+        self._cues = CueWords(settings.cue_words, window=settings.cue_window)
         for fi, fmt in enumerate(settings.formats):
             for example in fmt.examples:
                 if prefilters[fi] is not None and not prefilters[fi].search(example):
@@ -169,10 +169,11 @@ class OrderCodeExtractor:
 
     def _valid_alternative(self, m: re.Match):
         for alt in self._alternatives:
-            if m.group(alt.group) is not None:
+            code = m.group(alt.group)
+            if code is not None:
                 if not alt.segments_ok(m):
                     return None
-                letters = re.match(r"[^\W\d_]+", m.group())
+                letters = _LETTERS.match(code)
                 if letters and letters.group().upper() in self._not_codes:
                     return None
                 return alt
@@ -183,23 +184,37 @@ class OrderCodeExtractor:
         if self._prefilter is not None and not self._prefilter.search(text):
             return []
         spans = []
-        for m in self._pattern.finditer(text):
+        for m in self._code_matches(text):
             if self._valid_alternative(m) is None:
                 continue
-            start, end = m.span()
+            start, end = m.start("code") - 1, m.end("code") - 1  # offsets in text, without the space
             conf = self.settings.confidence
-            score = conf.with_cue if self._has_cue(text, start) else conf.base
+            score = conf.with_cue if self._cues.any_before(text, start) else conf.base
             ostart, oend = doc.to_original(start, end)
-            spans.append(Span(ostart, oend, "ORDER_CODE", score=score, normalized=m.group().upper(), rule=NAME))
+            spans.append(Span(ostart, oend, "ORDER_CODE", score=score, normalized=text[start:end].upper(), rule=NAME))
         return spans
 
-    def _has_cue(self, text: str, start: int) -> bool:
-        if self._cues is None:
-            return False
-        window = fold(text[max(0, start - self.settings.cue_window): start])
-        return self._cues.search(window) is not None
+
+    def _code_matches(self, text: str):
+        """The scanner's matches over " " + ``text``, as one scan of it all would give them,
+        looked for only where a code can be: around the prefilter's matches. Trying the
+        grammar at every word of a long record costs far more than the matches."""
+        padded = " " + text
+        if self._longest is None:
+            yield from self._scanner.finditer(padded)
+            return
+        pos = 0  # where the scan may go on: past the last code
+        for hit in self._prefilter.finditer(text):
+            # a code holding this hit starts no earlier than this (+1 for the space, -1 for
+            # the character before the code, which the scanner consumes)
+            start = max(pos, hit.end() - self._longest)
+            for m in self._scanner.finditer(padded, start):
+                if m.start("code") > hit.start() + 1:
+                    break  # starts after the hit: found again, if a code, around a later hit
+                pos = m.end()
+                yield m
 
 
 @register_rule(NAME)
 def build_order_code(options: dict | None = None) -> OrderCodeExtractor:
-    return OrderCodeExtractor(load_settings(options))
+    return OrderCodeExtractor(load_rule_settings(OrderCodeSettings, NAME, options))

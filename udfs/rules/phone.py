@@ -14,17 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
-from pathlib import Path
 
 import phonenumbers
-import yaml
 from phonenumbers import PhoneMetadata
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..spans import Span
-from ..textnorm import Doc, fold
+from ..textnorm import Doc
 from .base import register_rule
+from .common import COMBINING_MARKS, CueWords, has_long_number, load_rule_settings
 
 NAME = "phone"
 
@@ -34,25 +32,21 @@ _GROUP = r"(?:\(\+?[0-9]{1,4}\)|\+?[0-9]{1,12}(?![0-9]))"
 _JOIN = r"(?:[ .\-]|(?<=\))|(?=\())"
 # A run starts at a word boundary, or right after a phone cue typed without a space ("sđt0912...").
 _GLUED_CUES = ("sđt", "sdt", "đt", "dt", "tel", "zalo", "hotline")
-_START = "(?:(?<![\\w+])|" + "|".join(f"(?<=(?i:{c}))" for c in _GLUED_CUES) + ")"
-# The leading lookahead lets the regex engine skip positions that cannot start a number (5x faster).
-_RUN = re.compile(rf"(?=[0-9(+]){_START}{_GROUP}(?:{_JOIN}{_GROUP})*")
+# The run's first character is consumed first: a pattern that starts with a character class
+# lets the regex engine skip in C to the next candidate. So the start conditions look back
+# over that character ("[\s\S]"), and the first group goes on after it.
+_START = ("(?:(?<![\\w+][\\s\\S])|(?<=[tTlLoOeE][\\s\\S])(?:"  # a cue ends in t, l, o or e
+          + "|".join(f"(?<=(?i:{c})[\\s\\S])" for c in _GLUED_CUES) + "))")
+_FIRST_GROUP_REST = r"(?:(?<=\()\+?[0-9]{1,4}\)|(?<=\+)[0-9]{1,12}(?![0-9])|(?<=[0-9])[0-9]{0,11}(?![0-9]))"
+# A run shorter than 8 characters holds no number ("+65 6123 4567", "1800 1091", "1991 234"):
+# the lookahead lets dates, amounts and counts fail at once.
+_MIN_RUN_CHARS = 8
+_RUN = re.compile(rf"[0-9(+](?=[0-9() .+\-]{{{_MIN_RUN_CHARS - 1}}}){_START}{_FIRST_GROUP_REST}(?:{_JOIN}{_GROUP})*")
 _GROUP_RE = re.compile(r"\(?\+?[0-9]+\)?")
-# The shortest number accepted anywhere has 8 digits ("1800 1091", "+65 6123 4567").
-_MIN_DIGITS = 8
 # A character that glues the run to a preceding token ("1.250.0912...", "SPX-HCM-0912...").
 _GLUE = ".,-"
 # Combining marks: a digit followed by one is not a clean token end (offsets would split a cluster).
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_TOKEN_CHAR = re.compile(rf"[\w{_MARKS}]")
-
-
-def _cue_regex(words) -> re.Pattern | None:
-    """Whole-word regex over folded text for the cue words, or None when there are none."""
-    folded = sorted({fold(w.strip()) for w in words if w.strip()}, key=len, reverse=True)
-    if not folded:
-        return None
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, folded)) + r")(?![a-z0-9])")
+_TOKEN_CHAR = re.compile(rf"[\w{COMBINING_MARKS}]")
 
 
 @dataclass
@@ -69,18 +63,6 @@ class PhoneSettings:
     cue_words: list[str] = field(default_factory=list)
     negative_cue_words: list[str] = field(default_factory=list)
     confidence: PhoneConfidence = field(default_factory=PhoneConfidence)
-
-
-def load_settings(options: dict | None) -> PhoneSettings:
-    """YAML defaults (``conf_path`` or the packaged file) overlaid with the options dict."""
-    options = dict(options or {})
-    conf_path = options.pop("conf_path", None)
-    source = Path(conf_path) if conf_path else files("nerlake.conf") / "rules" / f"{NAME}.yaml"
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rules.options.{NAME}.conf_path: cannot read {source}: {exc}") from exc
-    return from_dict(PhoneSettings, {**data, **options}, prefix=f"rules.options.{NAME}")
 
 
 # Number types that make a number valid (as phonenumbers.is_valid_number counts them), and
@@ -135,18 +117,19 @@ class PhoneExtractor:
 
     def __init__(self, settings: PhoneSettings):
         self.settings = settings
-        self._positive = {fold(w) for w in settings.cue_words}
-        self._cues = _cue_regex([*settings.cue_words, *settings.negative_cue_words])
+        self._cues = CueWords(settings.cue_words, settings.negative_cue_words, settings.cue_window)
         self._national = NationalNumbers(settings.default_region)
         self._parse = lru_cache(maxsize=65536)(self._parse_uncached)
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
+        if not has_long_number(text):
+            return []  # most records: no run of 7 digits
         spans = []
         for run in _RUN.finditer(text):
             start = run.start()
-            if run.end() - start < _MIN_DIGITS:
-                continue  # too short to hold a number: most dates, amounts and counts end here
+            if run.end() - start < _MIN_RUN_CHARS:
+                continue  # too short to hold a number
             if start >= 2 and text[start - 1] in _GLUE and text[start - 2].isalnum():
                 continue
             groups = [(start + m.start(), start + m.end(), m.group()) for m in _GROUP_RE.finditer(run.group())]
@@ -161,7 +144,7 @@ class PhoneExtractor:
             if hit is not None:
                 j, e164, foreign = hit
                 start, end = groups[i][0], groups[j][1]
-                cue = self._nearest_cue(text, start)
+                cue = self._cues.nearest(text, start)
                 if cue != "negative":
                     conf = self.settings.confidence
                     score = conf.with_cue if cue == "positive" else (conf.foreign if foreign else conf.base)
@@ -235,19 +218,7 @@ class PhoneExtractor:
             return None
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
 
-    def _nearest_cue(self, text: str, start: int) -> str | None:
-        """"positive", "negative" or None: the kind of the last cue word before ``start``."""
-        if self._cues is None:
-            return None
-        window = fold(text[max(0, start - self.settings.cue_window): start])
-        last = None
-        for last in self._cues.finditer(window):
-            pass
-        if last is None:
-            return None
-        return "positive" if last.group() in self._positive else "negative"
-
 
 @register_rule(NAME)
 def build_phone(options: dict | None = None) -> PhoneExtractor:
-    return PhoneExtractor(load_settings(options))
+    return PhoneExtractor(load_rule_settings(PhoneSettings, NAME, options))

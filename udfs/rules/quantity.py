@@ -2,10 +2,12 @@
 
 "2,16 m" -> "2.16 m", "1m65" -> "1.65 m", "3 hộp" -> "3 hộp", "M size" -> "size M".
 In "A x B unit" the first size inherits a length unit ("2,16 x 1,2 m" gives two spans);
-"3 x 500ml" gives only "500ml" (three bottles of 500 ml). Money, dates, clock times and
-durations use words that are not units here, so they are never quantities. Records typed
-without diacritics ("3 hop") are read with the vocabulary stripped of them, less the words
-that become ambiguous ("bao": bag or "báo"). Vocabulary: ``conf/rules/quantity.yaml``.
+"3 x 500ml" gives only "500ml" (three bottles of 500 ml). A count of things ("3 hộp") has
+no leading zero and fewer than seven digits: "0790284139 bao" is a phone number before "bao
+giờ". Money, dates, clock times and durations use words that are not units here, so they
+are never quantities. Records typed without diacritics ("3 hop") are read with the
+vocabulary stripped of them, less the words that become ambiguous ("bao": bag or "báo").
+Vocabulary: ``conf/rules/quantity.yaml``.
 """
 from __future__ import annotations
 
@@ -13,12 +15,11 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..config import from_dict
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .money import (NUMBER, NUMBER_REST, RuleOptions, fold_vocab, format_decimal, load_vocab, parse_number,
-                    phrases_pattern, prefix_pattern, typed_without_accents)
+from .common import (NUMBER, NUMBER_REST, AccentAwareExtractor, fold_vocab, format_decimal, has_digit,
+                     load_rule_settings, parse_number, phrases_pattern, prefix_pattern)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class QuantityVocab:
     not_without_accents: list[str] = field(default_factory=list)
 
 
-class QuantityExtractor:
+class QuantityExtractor(AccentAwareExtractor):
     """The `quantity` rule (see the module docstring). Records typed without diacritics
     ("3 hop") are read with the same vocabulary stripped of them."""
 
@@ -43,11 +44,7 @@ class QuantityExtractor:
 
     def __init__(self, vocab: QuantityVocab):
         self.vocab = vocab
-        self._accented = _QuantityGrammar(vocab)
-        self._plain = _QuantityGrammar(fold_vocab(vocab))
-
-    def extract(self, doc: Doc) -> list[Span]:
-        return (self._plain if typed_without_accents(doc.norm) else self._accented).extract(doc)
+        super().__init__(_QuantityGrammar(vocab), _QuantityGrammar(fold_vocab(vocab)))
 
 
 class _QuantityGrammar:
@@ -57,7 +54,8 @@ class _QuantityGrammar:
         self.vocab = vocab
         self._symbols = dict(vocab.symbols)
         self._words = {" ".join(k.lower().split()): v for k, v in vocab.words.items()}
-        self._words.update({" ".join(c.lower().split()): " ".join(c.lower().split()) for c in vocab.classifiers})
+        self._classifiers = {" ".join(c.lower().split()) for c in vocab.classifiers}
+        self._words.update({c: c for c in self._classifiers})
         self._dimension_units = set(vocab.dimension_units)
         # a unit ends the word, unless a dimension follows at once ("46cmx2,07m")
         unit = (
@@ -98,7 +96,7 @@ class _QuantityGrammar:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
-        found = [item for m in self._pattern.finditer(text) for item in self._read_number(m)]
+        found = [item for m in self._pattern.finditer(text) for item in self._read_number(m)] if has_digit(text) else []
         if self._size_hint.search(text):
             found += [self._read_size(m) for m in self._sizes.finditer(text)]
             found.sort()
@@ -125,6 +123,8 @@ class _QuantityGrammar:
             unit = self._words[word]
         # (start, end) of each number; the first one begins at the consumed first digit
         numbers = [(m.start(), m.end("num"))] + [m.span(g) for g in ("num2", "num3") if m.group(g) is not None]
+        if unit in self._classifiers and not _plausible_count(text[numbers[-1][0]:numbers[-1][1]]):
+            return []  # "0790284139 bao": a phone number, not a count
         out = []
         if unit in self._dimension_units:
             # "2,16 x 1,2 m": every size of the product carries the unit written last.
@@ -144,12 +144,21 @@ class _QuantityGrammar:
         return m.start(), m.end(), f"size {' '.join(m.group('size_letters').upper().split())}", 0.95
 
 
+def _plausible_count(number: str) -> bool:
+    """Can ``number`` count things? Not with a leading zero ("0790284139 bao", "05 hộp": a
+    phone number, a code) nor with 7 digits or more ("1.500.000 hộp" is no order)."""
+    if len(number) > 1 and number[0] == "0" and number[1].isdigit():
+        return False
+    if number.isdigit():  # the usual "3"
+        return len(number) < 7
+    value = parse_number(number)
+    return value != int(value) or len(str(int(value))) < 7
+
+
 def _value(text: str, start: int, end: int) -> str:
     return format_decimal(parse_number(text[start:end]))
 
 
 @register_rule("quantity")
 def build_quantity(options: dict | None = None) -> QuantityExtractor:
-    opts = from_dict(RuleOptions, options or {}, prefix="quantity")
-    vocab = load_vocab(QuantityVocab, "quantity", opts.conf_path)
-    return QuantityExtractor(vocab)
+    return QuantityExtractor(load_rule_settings(QuantityVocab, "quantity", options))

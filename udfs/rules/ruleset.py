@@ -23,6 +23,7 @@ from . import gazetteer, id_number, license_plate, order_code, phone, web  # noq
 from . import money, quantity, temporal  # noqa: F401,E402
 
 log = logging.getLogger(__name__)
+_START = attrgetter("start")
 
 ALL_EXTRACTORS = (
     "phone", "id_number", "order_code", "email", "url", "license_plate",
@@ -83,7 +84,10 @@ class RuleSet:
     def extract(self, doc: Doc) -> list[Span]:
         spans = []
         for extractor in self.extractors:
-            spans.extend(self._run(extractor, doc))
+            try:
+                spans += extractor.extract(doc)
+            except Exception:  # one bad extractor must not lose the other extractors' spans
+                self._failed(extractor, doc)
         return self.resolve_overlaps(spans, doc)
 
     def extract_by_extractor(self, doc: Doc) -> dict[str, list[Span]]:
@@ -94,10 +98,14 @@ class RuleSet:
         try:
             return extractor.extract(doc)
         except Exception:  # one bad extractor must not lose the other extractors' spans
-            self.error_counts[extractor.name] += 1
-            if self.error_counts[extractor.name] <= 3:
-                log.exception("rule extractor %s failed on a record of %d chars", extractor.name, len(doc.text))
+            self._failed(extractor, doc)
             return []
+
+    def _failed(self, extractor, doc: Doc) -> None:
+        """Count (and log the first few of) the records on which ``extractor`` raised."""
+        self.error_counts[extractor.name] += 1
+        if self.error_counts[extractor.name] <= 3:
+            log.exception("rule extractor %s failed on a record of %d chars", extractor.name, len(doc.text))
 
     def resolve_overlaps(self, spans: list[Span], doc: Doc | None = None) -> list[Span]:
         """Non-overlapping spans in document order: longest first, then label priority, then score.
@@ -107,8 +115,13 @@ class RuleSet:
         """
         if len(spans) < 2:
             return list(spans)
-        by_start = sorted(spans, key=attrgetter("start"))
-        if all(a.end <= b.start for a, b in zip(by_start, by_start[1:])):
+        by_start = sorted(spans, key=_START)
+        previous_end = 0
+        for span in by_start:
+            if span.start < previous_end:
+                break
+            previous_end = span.end
+        else:
             return by_start  # the usual case: nothing to resolve
         if doc is None or len(doc.norm) == len(doc.text):
             length = attrgetter("length")

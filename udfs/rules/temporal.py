@@ -24,7 +24,12 @@ Reading rules:
   word before it ("khoảng 3/4"), a noun after it ("3/5 điểm", "1/2 cốc"), or a version,
   score, rating, ratio, house or class number before it ("phiên bản", "tỉ số", "số", "lớp");
 - records typed without diacritics ("hom qua 3h chieu") are read with the vocabulary
-  stripped of them, less the words that become ambiguous ("toi" is "tối" and "tôi").
+  stripped of them, less the words that become ambiguous ("toi" is "tối" and "tôi"); in
+  other records a few unambiguous words are read in both spellings ("tu 7:00 den 17:00");
+- a cue word capitalised inside a sentence is part of a name, not a cue: "sân bay Nội Bài
+  thứ năm" is a Thursday ("bài" would make "thứ năm" an ordinal), "Bạch Mai lúc 8h" is no
+  "mai" (tomorrow), "Khánh Hòa 03/02" no score;
+- a number glued to a currency sign is an amount ("$1200 tháng trước").
 
 How it works: see ``_TemporalGrammar``. Vocabulary: ``conf/rules/temporal.yaml``.
 """
@@ -39,12 +44,12 @@ from functools import lru_cache
 
 import ahocorasick
 
-from ..config import from_dict
 from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
-from .money import (RuleOptions, WordsBefore, char_class, fold_vocab, format_decimal, load_vocab, phrases_pattern,
-                    prefix_pattern, typed_without_accents)
+from .common import (AccentAwareExtractor, WordsBefore, char_class, fold_vocab, format_decimal, has_digit,
+                     load_rule_settings, lower_same_length, phrases_pattern, prefix_pattern, with_unaccented_spellings,
+                     words_after)
 
 _UNITS = ("Y", "M", "W", "D", "H", "MIN", "S")
 
@@ -100,6 +105,7 @@ class TemporalVocab:
     not_duration_before: list[str] = field(default_factory=list)
     not_without_accents: list[str] = field(default_factory=list)
     not_after_clock_without_accents: list[str] = field(default_factory=list)
+    also_without_accents: list[str] = field(default_factory=list)
     period_modifiers: dict[str, str] = field(default_factory=dict, metadata={"check": lambda d: set(d.values()) <= {"START", "MID", "END"}, "help": "START, MID or END"})
     day_only_blockers_after: list[str] = field(default_factory=list)
     not_dates: list[str] = field(default_factory=list)
@@ -108,7 +114,10 @@ class TemporalVocab:
 # --- values ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# _Cal and _Clock are values, never changed once built (copies are made with replace or the
+# helpers below); they are not frozen only because a frozen dataclass is several times
+# slower to build, and a record makes several of them.
+@dataclass(slots=True)
 class _Cal:
     """A calendar value: a day, an ISO week, a month, a quarter or a year.
 
@@ -126,7 +135,7 @@ class _Cal:
     weekend: bool = False  # "cuối tuần": the end of a week is its weekend (TIMEX3 "-WE")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Clock:
     hour: int | None  # None: only a part of the day is known ("sáng nay")
     minute: int = 0
@@ -333,6 +342,8 @@ class _TemporalGrammar:
         self.vocab = vocab
         self._plain = plain
         f = self._f = fold if plain else str  # the grammar's own words, as the records spell them
+        # words that accented records may also type without their accents ("3 gio chieu")
+        self._unaccented_too = frozenset() if plain else frozenset(vocab.also_without_accents)
         self._english_units = english_units  # "a"/"an" count these only: "an hour", not "An tháng"
         lower = lambda d: {_key(k): v for k, v in d.items()}  # noqa: E731
         self._months = lower(vocab.months)
@@ -356,11 +367,11 @@ class _TemporalGrammar:
         self._anchors = self._build_anchors()
         self._handlers = {kind: getattr(self, "_on_" + kind) for kind in list(self._readers) + ["rel_day", "rel_period"]}
         self._blocked_before = WordsBefore(vocab.number_blockers_before)
-        self._blocked_after = _next_word(vocab.number_blockers_after)
+        self._blocked_after = words_after(vocab.number_blockers_after)
         self._fraction_cue = WordsBefore(vocab.fraction_cues)
         self._ordinal_before = WordsBefore(vocab.ordinal_nouns)
         self._duration_cue = WordsBefore(vocab.duration_cues)
-        self._not_duration_after = _next_word(vocab.not_duration_before)
+        self._not_duration_after = words_after(vocab.not_duration_before)
         self._at_before = WordsBefore([f("lúc"), f("vào lúc"), "at"])
         self._opener = WordsBefore(list(vocab.range_openers) + list(vocab.paired_range_connectors))
         self._date_word_before = WordsBefore(_DATE_WORDS)
@@ -379,6 +390,12 @@ class _TemporalGrammar:
             for opener, connectors in vocab.paired_range_connectors.items()
         })
         self._weekday_gap = re.compile(r"\s*,?\s*")
+
+    def _spell(self, word: str) -> list[str]:
+        """How records spell one of the grammar's own words ("giờ", "tháng")."""
+        if word in self._unaccented_too:
+            return [word, fold(word)]
+        return [self._f(word)]
 
     def _ambiguous_pods(self) -> list[str]:
         """Without accents "toi" is also "tôi" (I) and "sang" also "sang" (to come over)."""
@@ -423,7 +440,7 @@ class _TemporalGrammar:
             "hour_words": P(k for k, n in v.number_words.items() if float(n).is_integer() and 1 <= n <= 12),
             "day_block": P(v.day_only_blockers_after),
             "ordinal": P(["st", "nd", "rd", "th"]),
-            "minute": P([self._f("phút"), "p"]),
+            "minute": P([*self._spell("phút"), "p"]),
         }
         # An ambiguous part of the day ("toi" without accents) counts only before the end of
         # the sentence, a number or a day word: "9 gio toi 7/3", "toi nay.", not "8h toi se den".
@@ -437,7 +454,7 @@ class _TemporalGrammar:
         words["pod_day"] = f"(?:{clear}{day}|{ambiguous}{day}{then_end})"
         # the fixed words of the grammar
         for word in ("tháng", "năm", "này", "giờ", "phút", "rưỡi", "kém", "đồng hồ", "of", "h", "g", "t"):
-            words[word] = P([self._f(word)])
+            words[word] = P(self._spell(word))
         return words
 
     def _compile_digit_scanner(self) -> re.Pattern:
@@ -448,7 +465,7 @@ class _TemporalGrammar:
         "năm 2024", "thứ 2", "ngày 12") are checked by lookbehinds.
         """
         w = self._words(cased=True)
-        after = lambda word: rf"(?<={phrases_pattern([self._f(word)], cased=True)}\s[0-9])"  # noqa: E731
+        after = lambda word: rf"(?<={phrases_pattern(self._spell(word), cased=True)}\s[0-9])"  # noqa: E731
         date_words = "|".join(after(x) for x in _DATE_WORDS)
         day_words = "|".join(after(x) for x in ("ngày", "mùng", "mồng"))
         year_after = rf"(?:(?:\s*,?\s*{w['năm']}\s+|\s*[/-]\s*){_YEAR})?"
@@ -480,15 +497,16 @@ class _TemporalGrammar:
         # (phone, code) is never temporal; else a separator or a temporal word must follow,
         # or a word that takes a number ("tháng", "năm", "thứ", "ngày") must precede.
         v = self.vocab
-        words_after = [self._f("tháng"), self._f("giờ"), "st", "nd", "rd", "th", "of"]
-        can_follow = prefix_pattern(words_after + list(v.duration_units) + list(v.months) + list(v.meridiems), cased=True)
-        last_before = char_class(self._f(x)[-1] for x in ("tháng", "năm", "thứ", "quý") + _DATE_WORDS)
+        words_following = [*self._spell("tháng"), *self._spell("giờ"), "st", "nd", "rd", "th", "of"]
+        can_follow = prefix_pattern(words_following + list(v.duration_units) + list(v.months) + list(v.meridiems), cased=True)
+        last_before = char_class(w[-1] for x in ("tháng", "năm", "thứ", "quý") + _DATE_WORDS for w in self._spell(x))
         guard = (
             rf"(?![0-9]{{4}})(?:(?=[0-9]*+(?:[/.\-–:]|,[0-9]|\s?[hgHG](?![^\W\d_])|\s*{can_follow}))"
             rf"|(?<={last_before}\s[0-9]))"
         )
         # not inside "v1.2" or a code "COVID-19", "SPX-12"; "8h-17h", "8am-5pm" are ranges
-        start = r"[0-9](?<![\w.,/:][0-9])(?<![A-Z]-[0-9])(?<![^\W\d_]{3}-[0-9])"
+        # and not an amount ("$1200 tháng trước" is 1200 dollars last month)
+        start = r"[0-9](?<![\w.,/:$€£¥][0-9])(?<![A-Z]-[0-9])(?<![^\W\d_]{3}-[0-9])"
         return re.compile(start + guard + "(?:" + "|".join(alternatives) + ")")
 
     @staticmethod
@@ -533,7 +551,7 @@ class _TemporalGrammar:
             "pod_day": rf"(?P<pod>{w['pods']})\s+(?P<day>{w['pod_days']})",
             "month": rf"{w['tháng']}\s(?P<m>[0-9]{{1,2}}){year_after}(?:\s+{w['này']})?",
             "year": rf"{w['năm']}\s(?P<y>[0-9]{{4}})",
-            "quarter": rf"{phrases_pattern([self._f('quý')])}\s(?P<q>[1-4]){year_after}",
+            "quarter": rf"{phrases_pattern(self._spell('quý'))}\s(?P<q>[1-4]){year_after}",
             "vdate": rf"(?P<d>[0-9]{{1,2}})\s+{w['tháng']}\s+(?P<m>[0-9]{{1,2}}){year_after}",
             "en_dmy": rf"(?P<d>[0-9]{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>{w['months']})\.?(?:,?\s+(?P<y>[0-9]{{4}}))?",
             "en_mdy": rf"(?P<m>{w['months']})\.?\s+(?P<d>[0-9]{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>[0-9]{{4}}))?",
@@ -576,15 +594,16 @@ class _TemporalGrammar:
             + list(v.months)
         )
         keys = {phrase.lower().split()[0] for phrase in phrases}
-        after_count = [unit.lower() for unit in v.duration_units] + [self._f("giờ")]
+        after_count = [unit.lower() for unit in v.duration_units] + self._spell("giờ")
         for count in list(v.number_words) + list(v.vague_numbers):
             keys.update(f"{' '.join(count.lower().split())} {word}" for word in after_count)
-        # the usual spellings, so that the text need not be lower-cased first
+        # Searched on the lower-cased text (one key per word keeps the automaton small and
+        # fast); a hit counts in the usual spellings only: "Hôm", "HÔM", not "hÔm".
         automaton = ahocorasick.Automaton()
         for key in keys:
-            for spelling in {key, key[0].upper() + key[1:], key.title(), key.upper()}:
-                if len(spelling) == len(key):
-                    automaton.add_word(spelling, len(key))
+            spellings = frozenset(s for s in {key, key[0].upper() + key[1:], key.title(), key.upper()}
+                                  if len(s) == len(key))
+            automaton.add_word(key, (len(key), spellings))
         automaton.make_automaton()
         return automaton
 
@@ -594,7 +613,7 @@ class _TemporalGrammar:
         text = doc.norm
         ref = doc.ref_date
         atoms = []
-        pos = 0
+        pos = 0 if has_digit(text) else len(text)
         while (m := self._digit_scanner.search(text, pos)) is not None:
             atom = self._read(m.lastgroup, text, m.start(), m.end(), ref)
             if atom is None:
@@ -633,11 +652,14 @@ class _TemporalGrammar:
         atoms = []
         taken = 0
         size = len(text)
-        for last, length in self._anchors.iter(text):
+        low = lower_same_length(text)
+        for last, (length, spellings) in self._anchors.iter(low):
             start = last - length + 1
             if start < taken or (start and text[start - 1].isalnum()) or (last + 1 < size and text[last + 1].isalnum()):
                 continue  # inside a word
-            if text[last + 2:last + 3].isdigit() and text[start:last + 1].lower() not in self._months:
+            if text[start:last + 1] not in spellings:
+                continue
+            if text[last + 2:last + 3].isdigit() and low[start:last + 1] not in self._months:
                 continue  # "ngày 12", "tháng 3": the digit scan has it ("March 12" is ours)
             m = self._word_scanner.match(text, start)
             if m is None:
@@ -759,8 +781,8 @@ class _TemporalGrammar:
     def _on_weekday(self, m, text, start, end, ref):
         wd = _key(m["wd"])
         ordinal_like = fold(wd).startswith("thu ")  # "thứ hai" is also "the second"
-        if ordinal_like and m["pre"] is None and (text, start) in self._ordinal_before:
-            return None  # "lần thứ 2", "người thứ ba"
+        if ordinal_like and m["pre"] is None and self._word_before(self._ordinal_before, text, start):
+            return None  # "lần thứ 2", "người thứ ba" (but "sân bay Nội Bài thứ năm tuần trước")
         if (m["post"] is None and ordinal_like and not wd[-1].isdigit() and _LIST_POINT.match(text, end)
                 and _SENTENCE_START.search(text, max(0, start - 6), start)):
             return None  # "Thứ hai, sản phẩm phải còn tem": secondly
@@ -842,7 +864,8 @@ class _TemporalGrammar:
             year = int(m["y"])
             if not 1900 <= year <= 2100:
                 return None
-        return self._date_atom(text, date_start, end, int(m["d"]), int(m["m"]), year, 0.97, numeric=True)
+        return self._date_atom(text, date_start, end, int(m["d"]), int(m["m"]), year, 0.97, numeric=True,
+                               date_word=date_start < start)
 
     def _on_my(self, m, text, start, end, ref):
         month = int(m["m"])
@@ -860,7 +883,7 @@ class _TemporalGrammar:
         if (self._blocked(text, start)
                 or self._blocked_after.match(text, end) or self._near_ratio(text, start)):
             return None
-        atom = self._date_atom(text, start, end, day, month, None, 0.85, numeric=True)
+        atom = self._date_atom(text, start, end, day, month, None, 0.85, numeric=True, date_word=False)
         if atom is not None and len(m["d"]) == 1 and len(m["m"]) == 1:
             # "khoảng 3/4", "được 1/2" read as fractions ("3/4 bệnh nhân" is caught above).
             atom.weak = (text, start) in self._fraction_cue
@@ -933,8 +956,9 @@ class _TemporalGrammar:
             day = _shift_days(ref, self._pod_days[_key(m["pod_day"])])
         atom = _Atom(start, end, "TIME", _Clock(hour, minute, second, day=day), 0.93, pod_rule=pod)
         if day is None:
-            # "mai 8h": "mai" alone is also a name; it means tomorrow only before a clock.
-            tomorrow = self._tomorrow_before.find(text, start)
+            # "mai 8h": "mai" alone is also a name; it means tomorrow only before a clock, and
+            # not in a name ("Bệnh viện Bạch Mai lúc 8h").
+            tomorrow = self._word_before(self._tomorrow_before, text, start)
             if tomorrow:
                 atom.tomorrow_at = tomorrow[0]
         return atom
@@ -943,7 +967,7 @@ class _TemporalGrammar:
         unit = self._units[_key(m["u"])]
         if start and text[start - 1].isspace() and self._blocked(text, start):
             return None  # "quận 8 năm ngoái": the number belongs to the word before it
-        if unit == "D" and m["n3"] is None and _DAY_OF_DATE.match(text, m.end("u")):
+        if unit == "D" and _DAY_OF_DATE.match(text, m.end("u")):
             return None  # "bệnh viện 115 ngày 7/2": this "ngày" introduces a date
         count_text = _key(m["n"])
         if count_text in ("a", "an") and _key(m["u"]) not in self._english_units:
@@ -991,11 +1015,13 @@ class _TemporalGrammar:
         return word[0] if word else start
 
     def _date_atom(self, text: str, start: int, end: int, day: int, month: int, year, score: float,
-                   numeric: bool = False):
+                   numeric: bool = False, date_word: bool = True):
         """A DATE atom for a day, or None when no such day exists.
 
         ``numeric`` dates ("12/3/2024") follow ``numeric_date_order``; a full numeric date
-        whose preferred order is impossible is read the other way ("03/15/2024").
+        whose preferred order is impossible is read the other way ("03/15/2024"). The span
+        takes a "ngày"/"hôm" word before ``start`` unless ``date_word`` is False (the caller
+        looked for one already and found none).
         """
         year = int(year) if isinstance(year, str) else year
         if numeric and self.vocab.numeric_date_order == "month_first":
@@ -1004,15 +1030,23 @@ class _TemporalGrammar:
             if not (numeric and year is not None and _valid_day(year, day, month)):
                 return None
             day, month = month, day
-        return _Atom(self._date_start(text, start), end, "DATE", _Cal("day", year, month, day), score)
+        if date_word:
+            start = self._date_start(text, start)
+        return _Atom(start, end, "DATE", _Cal("day", year, month, day), score)
 
     def _blocked(self, text: str, start: int) -> bool:
         """Is the number at ``start`` a version, score, rating, house or class number, ...?"""
-        word = self._blocked_before.find(text, start)
-        if word is None:
-            return False
-        # Capitalised inside a sentence, "Hòa", "Phòng" are places ("Khánh Hòa 03/02/2024").
-        return not (text[word[0]].isupper() and not _SENTENCE_START.search(text, 0, word[0]))
+        return self._word_before(self._blocked_before, text, start) is not None
+
+    @staticmethod
+    def _word_before(words: WordsBefore, text: str, start: int) -> tuple[int, str] | None:
+        """(start, key) of one of ``words`` right before ``start``, unless it is capitalised
+        inside a sentence: then it is part of a name ("Khánh Hòa 03/02/2024", "sân bay Nội
+        Bài thứ năm", "Bệnh viện Bạch Mai lúc 8h")."""
+        word = words.find(text, start)
+        if word is None or (text[word[0]].isupper() and not _SENTENCE_START.search(text, 0, word[0])):
+            return None
+        return word
 
     def _near_ratio(self, text: str, start: int) -> bool:
         return self._ratio_cue.search(text, max(0, start - 30), start) is not None
@@ -1035,7 +1069,7 @@ class _TemporalGrammar:
         return _shift_period(ref, {"W": "week", "M": "month", "Y": "year"}[unit], n)
 
 
-class TemporalExtractor:
+class TemporalExtractor(AccentAwareExtractor):
     """The `temporal` rule: see the module docstring. Records typed without diacritics
     ("hom qua 3h chieu") are read with the same vocabulary stripped of them."""
 
@@ -1045,11 +1079,10 @@ class TemporalExtractor:
     def __init__(self, vocab: TemporalVocab):
         self.vocab = vocab
         english = frozenset(unit.lower() for unit in vocab.duration_units if unit.isascii())
-        self._accented = _TemporalGrammar(vocab, english_units=english)
-        self._plain = _TemporalGrammar(fold_vocab(vocab), plain=True, english_units=english)
-
-    def extract(self, doc: Doc) -> list[Span]:
-        return (self._plain if typed_without_accents(doc.norm) else self._accented).extract(doc)
+        super().__init__(
+            _TemporalGrammar(with_unaccented_spellings(vocab, vocab.also_without_accents), english_units=english),
+            _TemporalGrammar(fold_vocab(vocab), plain=True, english_units=english),
+        )
 
 
 # Scanner kinds found at the number after a word that belongs to them: length of "word ".
@@ -1107,14 +1140,6 @@ def _inherit(first, last):
     return first, last
 
 
-def _next_word(words) -> re.Pattern:
-    if not words:
-        return re.compile(r"(?!)")
-    return re.compile(rf"\s*(?:{phrases_pattern(words)})(?!\w)", re.IGNORECASE)
-
-
 @register_rule("temporal")
 def build_temporal(options: dict | None = None) -> TemporalExtractor:
-    opts = from_dict(RuleOptions, options or {}, prefix="temporal")
-    vocab = load_vocab(TemporalVocab, "temporal", opts.conf_path)
-    return TemporalExtractor(vocab)
+    return TemporalExtractor(load_rule_settings(TemporalVocab, "temporal", options))

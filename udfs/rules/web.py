@@ -15,8 +15,8 @@ from ..config import from_dict
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
+from .common import COMBINING_MARKS
 
-_MARKS = "\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 # Top-level domains accepted without a scheme or "www.": common ones in Vietnamese text.
@@ -35,7 +35,7 @@ _EMAIL = re.compile(
     r"(?<![\w.%+\-@])"
     r"[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_+\-])?"
     rf"@(?:{_LABEL}\.)+(?P<tld>[A-Za-z]{{2,24}})"
-    rf"(?![\w{_MARKS}@]|[.\-][A-Za-z0-9])"
+    rf"(?![\w{COMBINING_MARKS}@]|[.\-][A-Za-z0-9])"
 )
 
 _TRAILING = ".,;:!?…'\"”’»"
@@ -102,8 +102,8 @@ class UrlExtractor:
         self._pattern = re.compile(
             r"(?<![\w@./\-])(?:"
             r"(?P<scheme>(?:https?|ftp)://[^\s<>\"'`]+)"
-            rf"|(?P<www>www\.(?:{_LABEL}\.)+[A-Za-z]{{2,24}}(?![\w{_MARKS}\-]|\.[A-Za-z0-9]){path})"
-            rf"|(?P<bare>(?:{_LABEL}\.)+(?P<tld>{'|'.join(map(re.escape, tlds))})(?![\w{_MARKS}\-@]|\.[A-Za-z0-9]){path})"
+            rf"|(?P<www>www\.(?:{_LABEL}\.)+[A-Za-z]{{2,24}}(?![\w{COMBINING_MARKS}\-]|\.[A-Za-z0-9]){path})"
+            rf"|(?P<bare>(?:{_LABEL}\.)+(?P<tld>{'|'.join(map(re.escape, tlds))})(?![\w{COMBINING_MARKS}\-@]|\.[A-Za-z0-9]){path})"
             r")",
             re.IGNORECASE,
         )
