@@ -114,6 +114,8 @@ class JobConfig:
     annotation: dict[str, Any] = field(default_factory=dict)
     # nerlake filter-generated: keys of udfs.generated_filters.FilterConfig
     generated: dict[str, Any] = field(default_factory=dict)
+    # nerlake augment: keys of udfs.augment.AugmentConfig over conf/augment.yaml
+    augment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -195,3 +197,9 @@ def _check_component_keys(cfg: JobConfig) -> None:
     if unknown:
         raise ConfigError(f"unknown key annotation.{unknown[0]}; allowed keys under annotation: {', '.join(sorted(allowed))}")
     from_dict(FilterConfig, cfg.generated, prefix="generated")
+    from ..udfs.augment import AugmentConfig
+
+    allowed = {f.name for f in fields(AugmentConfig)}
+    unknown = sorted(set(cfg.augment) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key augment.{unknown[0]}; allowed keys under augment: {', '.join(sorted(allowed))}")

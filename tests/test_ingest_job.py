@@ -74,3 +74,21 @@ def test_reports_land_in_data_reports_and_runs(ingested):
 def test_unknown_dataset_is_a_config_error(spark, tmp_path):
     with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
         run_ingest(config(tmp_path), ["nope"], [], sample=0, sample_seed=0, spark=spark)
+
+
+def test_augment_writes_a_separate_valid_dataset(spark, ingested):
+    from nerlake.jobs.augment import run_augment
+
+    lake, *_ = ingested
+    result = run_augment(config(lake, "augment.copies=2"), ["vi_generated"], spark=spark)
+    rows = [r for r in examples(lake) if r["dataset"] == "vi_generated_aug"]
+    originals = {r["example_id"]: r for r in examples(lake) if r["dataset"] == "vi_generated"}
+    assert rows and result["written"] == {"vi_generated_aug/train": len(rows)}
+    assert {r["split"] for r in rows} == {"train"}
+    for r in rows:
+        assert len(r["tokens"]) == len(r["labels"]) and is_valid_bio(r["labels"])
+        original = originals[r["example_id"].split("#aug")[0]]
+        assert original["split"] == "train" and r["text"] != original["text"]
+    again = run_augment(config(lake, "augment.copies=2"), ["vi_generated"], spark=spark)
+    assert again["written"] == result["written"]  # deterministic and replaced, not appended
+    assert len([r for r in examples(lake) if r["dataset"] == "vi_generated_aug"]) == len(rows)

@@ -165,3 +165,81 @@ def filter_partition(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_roo
     rows = [dict(kind="file", **f) for w in (samples, examples, quarantine) for f in w.files]
     rows.append(dict(kind="report", report=json.dumps(report, ensure_ascii=False)))
     yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+def _example_from_row(row: dict, dataset: str, split: str) -> Example:
+    return Example(dataset=dataset, split=split, example_id=row["example_id"], lang=row["lang"],
+                   domain=row["domain"], tokens=row["tokens"], labels=row["labels"], text=row["text"],
+                   spans=row["spans"])
+
+
+def mentions_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Distinct-able mention rows ``(lang, label, tokens, surface)`` of the examples."""
+    from .augment import mentions_of
+
+    out = {"lang": [], "label": [], "tokens": [], "surface": []}
+    for batch in batches:
+        for row in batch.to_pylist():
+            for lang, label, tokens, surface in mentions_of(_example_from_row(row, row["dataset"], row["split"])):
+                out["lang"].append(lang)
+                out["label"].append(label)
+                out["tokens"].append(list(tokens))
+                out["surface"].append(surface)
+    yield pa.RecordBatch.from_pydict(out, schema=MENTION_SCHEMA)
+
+
+MENTION_SCHEMA = pa.schema([("lang", pa.string()), ("label", pa.string()), ("tokens", pa.list_(pa.string())),
+                            ("surface", pa.string())])
+
+
+def augment_partition(batches: Iterator[pa.RecordBatch], *, run_id: str, lake_root: str, augment_json: str,
+                      mentions, max_rows_per_file: int) -> Iterator[pa.RecordBatch]:
+    """Rows of ``training_examples``; writes ``<dataset>_aug`` examples into ``training_examples``."""
+    from .augment import augment_examples, build_mention_bank, load_augment_config
+
+    cfg = load_augment_config(json.loads(augment_json))
+    bank = build_mention_bank(cfg, mentions=[(m[0], m[1], tuple(m[2]), m[3]) for m in mentions.value])
+    files = TableFiles("training_examples", lake_root, run_id, max_rows_per_file)
+    written: Counter = Counter()
+    examples = (_example_from_row(r, r["dataset"], r["split"]) for b in batches for r in b.to_pylist())
+    for ex in augment_examples(examples, cfg, bank):
+        files.add({"dataset": ex.dataset, "split": ex.split}, example_row(ex, run_id, "augment"))
+        written[f"{ex.dataset}/{ex.split}"] += 1
+    files.flush()
+    rows = [dict(kind="file", **f) for f in files.files]
+    rows.append(dict(kind="report", report=json.dumps({"written": dict(written)})))
+    yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+EVAL_SCHEMA = pa.schema([("doc_id", pa.string()), ("gold", pa.string()), ("pred", pa.string())])
+
+
+def predict_partition(batches: Iterator[pa.RecordBatch], *, spec_json: str, collapse_groups: bool,
+                      run_date: str) -> Iterator[pa.RecordBatch]:
+    """Rows ``doc_id, text, spans`` -> the gold and predicted spans of each document (JSON),
+    predicted by the same pipeline the extraction job runs."""
+    import datetime as dt
+
+    from .merge import collapse_labels
+    from .pipeline import get_pipeline
+    from .spans import Span
+
+    pipeline = get_pipeline(spec_json)
+    ref = dt.date.fromisoformat(run_date)
+    seconds: dict = {}
+    for batch in batches:
+        rows = batch.to_pylist()
+        predicted = pipeline.run([r["text"] for r in rows], [ref] * len(rows), seconds)
+        out = {"doc_id": [], "gold": [], "pred": []}
+        for row, spans in zip(rows, predicted):
+            gold = [Span(g["start"], g["end"], g["label"]) for g in row["spans"]]
+            if collapse_groups:
+                gold, spans = collapse_labels(gold), collapse_labels(spans)
+            out["doc_id"].append(row["doc_id"])
+            out["gold"].append(json.dumps([[s.start, s.end, s.label] for s in gold]))
+            out["pred"].append(json.dumps([[s.start, s.end, s.label] for s in spans]))
+        yield pa.RecordBatch.from_pydict(out, schema=EVAL_SCHEMA)
