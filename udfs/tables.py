@@ -130,12 +130,31 @@ GENERATED_QUARANTINE = pa.schema([
     ("response_preview", pa.string()),
 ])
 
+# One row per evaluation: headline scores as columns, the full report (per type, error
+# categories, confusions) as JSON.
+EVALUATIONS = pa.schema([
+    ("run_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("model_name", pa.string()),
+    ("model_version", pa.string()),
+    ("model_path", pa.string()),
+    ("gold", pa.string()),  # dataset/split or file path
+    ("mode", pa.string()),  # model | hybrid
+    ("documents", pa.int64()),
+    ("precision", pa.float64()),  # strict, micro
+    ("recall", pa.float64()),
+    ("f1", pa.float64()),
+    ("macro_f1", pa.float64()),
+    ("report", pa.string()),  # JSON
+])
+
 PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": [],
                 "training_examples": ["dataset", "split"], "data_reports": [], "llm_responses": [],
-                "generated_samples": ["dataset"], "generated_quarantine": ["dataset"]}
+                "generated_samples": ["dataset"], "generated_quarantine": ["dataset"], "evaluations": []}
 SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS,
            "training_examples": TRAINING_EXAMPLES, "data_reports": DATA_REPORTS, "llm_responses": LLM_RESPONSES,
-           "generated_samples": GENERATED_SAMPLES, "generated_quarantine": GENERATED_QUARANTINE}
+           "generated_samples": GENERATED_SAMPLES, "generated_quarantine": GENERATED_QUARANTINE,
+           "evaluations": EVALUATIONS}
 
 
 def file_schema(table: str) -> pa.Schema:
