@@ -36,7 +36,9 @@ _TONE_TABLE = _build_tone_table()
 # A candidate is o/u followed by a tone-marked a, e or y that ends the syllable; the table
 # decides (mixed-case pairs such as "oÀ" are not in it and stay as written). After "q" the
 # "u" belongs to the consonant ("quý" is already modern), so that case is skipped.
-_TONE_RE = re.compile(r"(?<![qQ])(?:[oO][àáãảạÀÁÃẢẠèéẽẻẹÈÉẼẺẸ]|[uU][ỳýỹỷỵỲÝỸỶỴ])(?![^\W\d_])")
+# It starts with a plain character class so the regex engine can skip ahead to candidates.
+_TONE_RE = re.compile(
+    r"[oOuU](?<![qQ][oOuU])(?:(?<=[oO])[àáãảạÀÁÃẢẠèéẽẻẹÈÉẼẺẸ]|(?<=[uU])[ỳýỹỷỵỲÝỸỶỴ])(?![^\W\d_])")
 
 
 def modern_tone_marks(text: str) -> str:
