@@ -15,12 +15,9 @@ if __name__ == "__main__" and not __package__:  # spark-submit jobs/filter_gener
     run_installed("nerlake.jobs.filter_generated")
 
 import argparse
-import datetime as dt
 import json
-import logging
 import sys
 import time
-import uuid
 from collections import Counter
 from functools import partial
 
@@ -28,10 +25,9 @@ from ..udfs.config import ConfigError, from_dict
 from ..udfs.generated_filters import FilterConfig, type_summary
 from ..udfs.training_glue import OUTPUT_SCHEMA, filter_partition
 from . import lake
-from .config import load_config
 from .extract import add_config_arguments
+from .runlog import JobRun, job_main
 
-log = logging.getLogger("nerlake.filter_generated")
 JOB = "filter-generated"
 
 
@@ -65,18 +61,12 @@ def run_filter_generated(cfg, partitions: int = 4, spark=None) -> dict:
 
     fcfg = from_dict(FilterConfig, cfg.generated, prefix="generated")
     ratios = cfg.ingest.split_ratios
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"filter-{started.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    version = int(started.timestamp() * 1_000_000)
-    lake_root = lake.table_uri(cfg.lake.root, "").rstrip("/")
-    row = dict(run_id=run_id, job=JOB, date=started.date(), started_at=started, status="failed",
-               conf_hash=cfg.conf_hash(), writer="deltalake")
     spark = spark or get_spark(cfg.spark)
-    try:
+    with JobRun(cfg, JOB) as run:
         t0 = time.perf_counter()
         # Same chunk text -> same task, so duplicates across requests meet in one dedup set.
-        df = responses_frame(spark, lake_root).repartition(partitions, F.sha1("chunk_text"))
-        fn = partial(filter_partition, run_id=run_id, lake_root=lake_root, filter_json=json.dumps(cfg.generated),
+        df = responses_frame(spark, run.lake_root).repartition(partitions, F.sha1("chunk_text"))
+        fn = partial(filter_partition, run_id=run.run_id, lake_root=run.lake_root, filter_json=json.dumps(cfg.generated),
                      ratios_json=json.dumps(ratios), max_rows_per_file=cfg.extract.max_rows_per_file)
         with SparkProgress(spark, "filter", cfg.extract.progress):
             results = [r.asDict() for r in df.mapInArrow(fn, from_arrow_schema(OUTPUT_SCHEMA)).collect()]
@@ -90,26 +80,20 @@ def run_filter_generated(cfg, partitions: int = 4, spark=None) -> dict:
         by_table = {t: [f for f in files if f["table"] == t]
                     for t in ("generated_samples", "generated_quarantine", "training_examples")}
         for table in ("generated_samples", "generated_quarantine"):
-            lake.commit_partitions(lake_root, table, by_table[table], [{"dataset": fcfg.dataset}], job=JOB,
-                                   run_id=run_id, version=version)
-        lake.commit_partitions(lake_root, "training_examples", by_table["training_examples"],
-                               [{"dataset": fcfg.dataset, "split": s} for s in ratios], job=JOB, run_id=run_id,
-                               version=version)
+            lake.commit_partitions(run.lake_root, table, by_table[table], [{"dataset": fcfg.dataset}], job=JOB,
+                                   run_id=run.run_id, version=run.version)
+        lake.commit_partitions(run.lake_root, "training_examples", by_table["training_examples"],
+                               [{"dataset": fcfg.dataset, "split": s} for s in ratios], job=JOB, run_id=run.run_id,
+                               version=run.version)
         types = type_summary(type_counts)
-        write_reports(lake_root, run_id, fcfg.dataset, stats, types)
+        write_reports(run.lake_root, run.run_id, fcfg.dataset, stats, types)
         quarantined = sum(v for k, v in stats.items() if k.startswith("responses_quarantined."))
-        row.update(status="succeeded", records_in=stats["responses_in"],
-                   records_processed=stats["responses_in"] - quarantined, records_quarantined=quarantined,
-                   entities_out=stats["samples_out"], stage_seconds={"wall_filter": round(time.perf_counter() - t0, 3)},
-                   quarantine_by_reason={k.split(".", 1)[1]: v for k, v in stats.items()
-                                         if k.startswith("responses_quarantined.")})
-    except Exception as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    finally:
-        row["finished_at"] = dt.datetime.now(dt.timezone.utc)
-        lake.record_run(lake_root, row)
-    summary = {"run_id": run_id, "dataset": fcfg.dataset, "stats": dict(sorted(stats.items())), "types": types}
+        run.succeeded(records_in=stats["responses_in"], records_processed=stats["responses_in"] - quarantined,
+                      records_quarantined=quarantined, entities_out=stats["samples_out"],
+                      stage_seconds={"wall_filter": round(time.perf_counter() - t0, 3)},
+                      quarantine_by_reason={k.split(".", 1)[1]: v for k, v in stats.items()
+                                            if k.startswith("responses_quarantined.")})
+    summary = {"run_id": run.run_id, "dataset": fcfg.dataset, "stats": dict(sorted(stats.items())), "types": types}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 
@@ -128,17 +112,7 @@ def write_reports(lake_root: str, run_id: str, dataset: str, stats: Counter, typ
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    overrides = list(args.overrides) + ([f"lake.root={json.dumps(args.lake)}"] if args.lake else [])
-    try:
-        cfg = load_config(args.conf, overrides, profile=args.profile)
-        run_filter_generated(cfg, args.partitions)
-    except ConfigError as exc:
-        print(f"nerlake filter-generated: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return job_main("nerlake filter-generated", build_parser(), argv, lambda cfg, args: run_filter_generated(cfg, args.partitions))
 
 
 if __name__ == "__main__":

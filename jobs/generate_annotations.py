@@ -16,12 +16,9 @@ if __name__ == "__main__" and not __package__:  # spark-submit jobs/generate_ann
     run_installed("nerlake.jobs.generate_annotations")
 
 import argparse
-import datetime as dt
 import json
-import logging
 import sys
 import time
-import uuid
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -29,10 +26,9 @@ from pathlib import Path
 from ..udfs.config import ConfigError
 from ..udfs.training_glue import OUTPUT_SCHEMA, annotate_partition
 from . import lake
-from .config import load_config
 from .extract import add_config_arguments, read_input
+from .runlog import JobRun, job_main
 
-log = logging.getLogger("nerlake.generate_annotations")
 JOB = "generate-annotations"
 
 
@@ -70,14 +66,8 @@ def run_generate_annotations(cfg, input_path: str, limit: int = 0, partitions: i
     from .spark import SparkProgress, get_spark
 
     annotation = load_annotation_config(cfg.annotation)  # validates base_url, model, ... before Spark
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"annotate-{started.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    version = int(started.timestamp() * 1_000_000)
-    lake_root = lake.table_uri(cfg.lake.root, "").rstrip("/")
-    row = dict(run_id=run_id, job=JOB, date=started.date(), started_at=started, status="failed",
-               conf_hash=cfg.conf_hash(), model_name=annotation.model, input_path=input_path, writer="deltalake")
     spark = spark or get_spark(cfg.spark)
-    try:
+    with JobRun(cfg, JOB, model_name=annotation.model, input_path=input_path) as run:
         t0 = time.perf_counter()
         df = passages_frame(spark, cfg, input_path)
         if limit:
@@ -85,8 +75,8 @@ def run_generate_annotations(cfg, input_path: str, limit: int = 0, partitions: i
         if partitions:
             df = df.repartition(partitions)
         passages = df.count()
-        fn = partial(annotate_partition, run_id=run_id, lake_root=lake_root, annotation_json=json.dumps(cfg.annotation),
-                     max_rows_per_file=cfg.extract.max_rows_per_file)
+        fn = partial(annotate_partition, run_id=run.run_id, lake_root=run.lake_root,
+                     annotation_json=json.dumps(cfg.annotation), max_rows_per_file=cfg.extract.max_rows_per_file)
         with SparkProgress(spark, "annotate", cfg.extract.progress):
             results = [r.asDict() for r in df.mapInArrow(fn, from_arrow_schema(OUTPUT_SCHEMA)).collect()]
         stats = Counter()
@@ -95,34 +85,17 @@ def run_generate_annotations(cfg, input_path: str, limit: int = 0, partitions: i
                 stats.update(json.loads(r["report"]))
         files = [r for r in results if r["kind"] == "file"]
         if files:
-            lake.commit_append(lake_root, "llm_responses", files, job=JOB, run_id=run_id, version=version)
-        row.update(status="succeeded", records_in=passages, records_processed=passages,
-                   records_quarantined=0, entities_out=stats["responses"],
-                   stage_seconds={"wall_annotate": round(time.perf_counter() - t0, 3)},
-                   quarantine_by_reason={"llm_error": stats["errors"]} if stats["errors"] else {})
-    except Exception as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    finally:
-        row["finished_at"] = dt.datetime.now(dt.timezone.utc)
-        lake.record_run(lake_root, row)
-    summary = {"run_id": run_id, "passages": passages, **{k: v for k, v in sorted(stats.items())}}
+            lake.commit_append(run.lake_root, "llm_responses", files, job=JOB, run_id=run.run_id, version=run.version)
+        run.succeeded(records_in=passages, records_processed=passages, records_quarantined=0,
+                      entities_out=stats["responses"], stage_seconds={"wall_annotate": round(time.perf_counter() - t0, 3)},
+                      quarantine_by_reason={"llm_error": stats["errors"]} if stats["errors"] else {})
+    summary = {"run_id": run.run_id, "passages": passages, **{k: v for k, v in sorted(stats.items())}}
     print(json.dumps(summary, ensure_ascii=False))
     return summary
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    overrides = list(args.overrides) + ([f"lake.root={json.dumps(args.lake)}"] if args.lake else [])
-    try:
-        cfg = load_config(args.conf, overrides, profile=args.profile)
-        run_generate_annotations(cfg, args.input, args.limit, args.partitions)
-    except ConfigError as exc:
-        print(f"nerlake generate-annotations: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return job_main("nerlake generate-annotations", build_parser(), argv, lambda cfg, args: run_generate_annotations(cfg, args.input, args.limit, args.partitions))
 
 
 if __name__ == "__main__":

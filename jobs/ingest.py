@@ -15,12 +15,10 @@ if __name__ == "__main__" and not __package__:  # spark-submit jobs/ingest.py
     run_installed("nerlake.jobs.ingest")
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
 import time
-import uuid
 from collections import Counter
 from functools import partial
 
@@ -30,6 +28,7 @@ from ..udfs.training_glue import OUTPUT_SCHEMA, TASK_SCHEMA, ingest_tasks
 from . import lake
 from .config import load_config
 from .extract import add_config_arguments
+from .runlog import JobRun
 
 log = logging.getLogger("nerlake.ingest")
 JOB = "ingest"
@@ -109,16 +108,10 @@ def run_ingest(cfg, names: list[str], splits: list[str], sample: int, sample_see
     ratios = cfg.ingest.split_ratios
     tasks, partitions = plan_tasks(registry, names, splits, ratios, sample, sample_seed, cfg)
     data_root = str(shared_data_root(cfg.ingest.data_root)) if names else None
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"ingest-{started.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    version = int(started.timestamp() * 1_000_000)
-    lake_root = lake.table_uri(cfg.lake.root, "").rstrip("/")
-    row = dict(run_id=run_id, job=JOB, date=started.date(), started_at=started, status="failed",
-               conf_hash=cfg.conf_hash(), input_path=data_root, writer="deltalake")
     spark = spark or get_spark(cfg.spark)
-    try:
+    with JobRun(cfg, JOB, input_path=data_root) as run:
         t0 = time.perf_counter()
-        fn = partial(ingest_tasks, run_id=run_id, lake_root=lake_root, repair=cfg.ingest.repair,
+        fn = partial(ingest_tasks, run_id=run.run_id, lake_root=run.lake_root, repair=cfg.ingest.repair,
                      label_level=cfg.ingest.label_level, ratios_json=json.dumps(ratios),
                      max_rows_per_file=cfg.ingest.max_rows_per_file, data_root=data_root,
                      registry_path=cfg.ingest.registry)
@@ -128,21 +121,15 @@ def run_ingest(cfg, names: list[str], splits: list[str], sample: int, sample_see
         files = [r for r in results if r["kind"] == "file"]
         reports = [json.loads(r["report"]) for r in results if r["kind"] == "report"]
         repair, unknown, problems, written = summarise(reports)
-        lake.commit_partitions(lake_root, "training_examples", files, partitions, job=JOB, run_id=run_id,
-                               version=version)
-        write_reports(lake_root, run_id, repair, unknown, problems, written)
+        lake.commit_partitions(run.lake_root, "training_examples", files, partitions, job=JOB, run_id=run.run_id,
+                               version=run.version)
+        write_reports(run.lake_root, run.run_id, repair, unknown, problems, written)
         total = sum(written.values())
-        row.update(status="succeeded", records_in=total + len(problems), records_processed=total,
-                   records_quarantined=len(problems), entities_out=sum(c["entities_after"] for c in repair.values()),
-                   stage_seconds={"wall_ingest": round(time.perf_counter() - t0, 3)})
-    except Exception as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    finally:
-        row["finished_at"] = dt.datetime.now(dt.timezone.utc)
-        lake.record_run(lake_root, row)
+        run.succeeded(records_in=total + len(problems), records_processed=total, records_quarantined=len(problems),
+                      entities_out=sum(c["entities_after"] for c in repair.values()),
+                      stage_seconds={"wall_ingest": round(time.perf_counter() - t0, 3)})
     print(format_report(cfg.ingest.repair, repair, unknown, problems, written), file=out, flush=True)
-    return {"run_id": run_id, "written": {f"{d}/{s}": n for (d, s), n in sorted(written.items())},
+    return {"run_id": run.run_id, "written": {f"{d}/{s}": n for (d, s), n in sorted(written.items())},
             "unknown_labels": {f"{d}/{l}": n for (d, l), n in unknown.items()}, "problems": problems,
             "repair": {f"{d}/{s}": dict(c) for (d, s), c in sorted(repair.items())}}
 
