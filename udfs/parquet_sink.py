@@ -23,6 +23,18 @@ from .tables import PARTITION_BY, file_schema
 _STATS_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_date, pa.types.is_timestamp)
 
 
+# What a task returns for each data file it wrote (see write_data_file); the driver commits these.
+FILE_FIELDS = [
+    ("table", pa.string()),
+    ("path", pa.string()),
+    ("size", pa.int64()),
+    ("partition_values", pa.string()),  # JSON
+    ("modification_time", pa.int64()),
+    ("stats", pa.string()),  # Delta statistics JSON
+    ("num_records", pa.int64()),
+]
+
+
 def _json_value(value):
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()

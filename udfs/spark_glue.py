@@ -20,19 +20,13 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from .parquet_sink import TableFiles
+from .parquet_sink import FILE_FIELDS, TableFiles
 from .pipeline import get_pipeline
 from .tables import file_schema
 
 RESULT_SCHEMA = pa.schema([
     ("kind", pa.string()),  # "file" or "counts"
-    ("table", pa.string()),
-    ("path", pa.string()),
-    ("size", pa.int64()),
-    ("partition_values", pa.string()),
-    ("modification_time", pa.int64()),
-    ("stats", pa.string()),
-    ("num_records", pa.int64()),
+    *FILE_FIELDS,
     ("records_seen", pa.int64()),
     ("records_processed", pa.int64()),
     ("records_quarantined", pa.int64()),

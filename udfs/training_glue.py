@@ -17,7 +17,7 @@ from .bio import RepairReport, repair_examples
 from .corpora import load_registry, read_dataset, read_sample_records
 from .examples import Example
 from .label_maps import load_label_map, map_example
-from .parquet_sink import TableFiles
+from .parquet_sink import FILE_FIELDS, TableFiles
 from .splits import assign_split
 
 TASK_SCHEMA = pa.schema([
@@ -32,13 +32,7 @@ TASK_SCHEMA = pa.schema([
 ])
 OUTPUT_SCHEMA = pa.schema([
     ("kind", pa.string()),  # "file" or "report"
-    ("table", pa.string()),
-    ("path", pa.string()),
-    ("size", pa.int64()),
-    ("partition_values", pa.string()),
-    ("modification_time", pa.int64()),
-    ("stats", pa.string()),
-    ("num_records", pa.int64()),
+    *FILE_FIELDS,
     ("report", pa.string()),  # JSON: repair rows, unknown labels, problems, counts
 ])
 
