@@ -92,3 +92,18 @@ def test_augment_writes_a_separate_valid_dataset(spark, ingested):
     again = run_augment(config(lake, "augment.copies=2"), ["vi_generated"], spark=spark)
     assert again["written"] == result["written"]  # deterministic and replaced, not appended
     assert len([r for r in examples(lake) if r["dataset"] == "vi_generated_aug"]) == len(rows)
+
+
+def test_mixture_follows_the_weights(spark, ingested):
+    from nerlake.jobs.datasets import mixture
+
+    lake, *_ = ingested
+    mixed = mixture(spark, str(lake), {"vi_generated": 1.0, "fx_social": 2.0}, split="train", seed=0)
+    got = {r["dataset"]: r["count"] for r in mixed.groupBy("dataset").count().collect()}
+    train = Counter(r["dataset"] for r in examples(lake) if r["split"] == "train")
+    # absolute mode: fx_social is repeated until it is twice the size of the weight-1 dataset
+    assert got["vi_generated"] == train["vi_generated"]
+    # each example's count rounds up or down by at most one
+    assert abs(got["fx_social"] - 2 * train["vi_generated"]) <= train["fx_social"]
+    again = mixture(spark, str(lake), {"vi_generated": 1.0, "fx_social": 2.0}, split="train", seed=0)
+    assert sorted(r["example_id"] for r in again.collect()) == sorted(r["example_id"] for r in mixed.collect())
