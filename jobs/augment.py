@@ -44,7 +44,7 @@ def training_frame(spark, lake_root: str, datasets: list[str], splits: list[str]
     dt_ = lake.open_table(uri)
     if dt_ is None:
         raise ConfigError(f"no training_examples table under {lake_root}: run nerlake ingest first")
-    files = DeltaTable(uri).file_uris(partition_filters=[("dataset", "in", datasets), ("split", "in", splits)])
+    files = DeltaTable(uri).file_uris(file_pruning_predicate=[("dataset", "in", datasets), ("split", "in", splits)])
     if not files:
         raise ConfigError(f"training_examples has no rows for datasets {datasets} splits {splits}")
     return spark.read.option("basePath", uri).parquet(*files)

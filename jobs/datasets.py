@@ -20,7 +20,7 @@ def examples_frame(spark, lake_root: str, datasets: list[str], split: str):
     uri = lake.table_uri(lake_root, "training_examples")
     if lake.open_table(uri) is None:
         raise ConfigError(f"no training_examples table under {lake_root}: run nerlake ingest first")
-    files = DeltaTable(uri).file_uris(partition_filters=[("dataset", "in", datasets), ("split", "=", split)])
+    files = DeltaTable(uri).file_uris(file_pruning_predicate=[("dataset", "in", datasets), ("split", "=", split)])
     if not files:
         raise ConfigError(f"training_examples has no rows for datasets {datasets} split {split!r}")
     return spark.read.option("basePath", uri).parquet(*files)

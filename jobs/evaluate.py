@@ -63,7 +63,7 @@ def gold_frame(spark, cfg, gold: str | None, gold_file: str | None):
         uri = lake.table_uri(cfg.lake.root, "training_examples")
         if lake.open_table(uri) is None:
             raise ConfigError(f"no training_examples table under {cfg.lake.root}: run nerlake ingest first")
-        files = DeltaTable(uri).file_uris(partition_filters=[("dataset", "=", dataset), ("split", "=", split or "dev")])
+        files = DeltaTable(uri).file_uris(file_pruning_predicate=[("dataset", "=", dataset), ("split", "=", split or "dev")])
         if not files:
             raise ConfigError(f"training_examples has no rows for {dataset}:{split or 'dev'}")
         df = spark.read.option("basePath", uri).parquet(*files)
