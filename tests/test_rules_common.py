@@ -12,7 +12,7 @@ from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.phone import PhoneSettings
 from nerlake.udfs.rules.common import (CueWords, WordsBefore, class_first, format_decimal, has_digit, has_long_number,
                                        load_rule_settings, lower_same_length, parse_number, phrases_pattern,
-                                       prefix_pattern, remember_last, strip_accents, typed_without_accents,
+                                       prefix_pattern, remember_recent, strip_accents, typed_without_accents,
                                        with_unaccented_spellings, words_after)
 
 
@@ -142,12 +142,27 @@ def test_record_gates(text, digit, long_number):
     assert has_digit(text) is digit and has_long_number(text) is long_number
 
 
-def test_remember_last_computes_once_per_text_object():
+def test_remember_recent_computes_once_per_text_object():
     calls = []
-    length = remember_last(lambda text: calls.append(text) or len(text))
+    length = remember_recent(lambda text: calls.append(text) or len(text))
     first, second = "a" * 3, "b" * 4
-    assert [length(first), length(first), length(second), length(first)] == [3, 3, 4, 3]
-    assert calls == [first, second, first]
+    # extract: one record after the other; extract_many: each extractor over a whole block
+    assert [length(first), length(first), length(second), length(first), length(second)] == [3, 3, 4, 3, 4]
+    assert calls == [first, second]
+    equal_but_another_object = "".join(["a"] * 3)
+    assert length(equal_but_another_object) == 3 and calls[-1] is equal_but_another_object
+
+
+def test_remember_recent_forgets_past_its_bound(monkeypatch):
+    import nerlake.udfs.rules.common as common
+
+    monkeypatch.setattr(common, "_REMEMBERED_CHARS", 10)
+    calls = []
+    length = remember_recent(lambda text: calls.append(text) or len(text))
+    texts = ["".join(["x"] * 4) for _ in range(4)]  # 16 characters in all
+    assert [length(t) for t in texts] == [4] * 4
+    assert [length(t) for t in texts] == [4] * 4
+    assert len(calls) > len(texts)  # some were forgotten and computed again
 
 
 @pytest.mark.parametrize("text, expected", [("Hôm QUA", "hôm qua"), ("İstanbul Hà Nội", "İstanbul hà nội"), ("", "")])

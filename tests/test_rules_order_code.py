@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from nerlake.udfs.config import ConfigError
-from nerlake.udfs.rules.order_code import build_order_code
+from nerlake.udfs.rules.order_code import _digit_run_length, build_order_code
 from nerlake.udfs.textnorm import make_doc
 
 CODES = build_order_code({})
@@ -102,6 +102,24 @@ def test_user_format_with_length_constraints_and_optional_first_segment(tmp_path
     assert extractor.match_code("1234567/ABC") is None  # 7 digits must start with 9
     # this format has no prefilter, so records without 9 digits are scanned too
     assert codes("kiện Z1/123456/ABC đã tới", extractor) == [("Z1/123456/ABC", "Z1/123456/ABC")]
+
+
+def test_prefilter_that_needs_no_long_number_still_finds_codes(tmp_path):
+    # "[0-9]{9}" prefilters let records without 7 digits in a row skip the grammar; a user
+    # prefilter that allows codes with fewer digits must not be skipped so.
+    fmt = {"name": "bin", "separators": ["-"], "prefilter": "BIN",
+           "segments": [{"name": "head", "regex": "BIN"}, {"name": "slot", "regex": "[0-9]{3}"}],
+           "examples": ["BIN-123"]}
+    extractor = build_order_code({"conf_path": _user_conf(tmp_path, [{**UPU_S10, "prefilter": "[0-9]{9}"}, fmt])})
+    assert codes("hàng ở BIN-123 nhé", extractor) == [("BIN-123", "BIN-123")]
+    assert codes("Bưu phẩm EB123456789VN", extractor) == [("EB123456789VN", "EB123456789VN")]
+
+
+@pytest.mark.parametrize("regex, length", [
+    ("[0-9]{9}", 9), ("[0-9]{9,10}", 9), ("[0-9]{7,}", 7), ("[0-9]{3}", 3), ("[A-Z]{9}", 0), ("[0-9]{9}VN", 0),
+])
+def test_digit_run_prefilters_are_recognised(regex, length):
+    assert _digit_run_length(regex) == length
 
 
 def test_prefilter_must_hold_for_the_examples(tmp_path):

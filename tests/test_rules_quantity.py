@@ -64,6 +64,12 @@ def found(extractor, text):
     ("nang 38,6 do C", [("38,6 do C", "38.6 °C")]),
     ("nhập 999.999 cái", [("999.999 cái", "999999 cái")]),  # six digits still count
     ("mặc size 3XL được không", [("size 3XL", "size 3XL")]),
+    # every size word, in either case (each is looked for by its tail before the size scan)
+    ("giày cỡ 39 nhé", [("cỡ 39", "size 39")]),
+    ("ÁO SIZE L", [("SIZE L", "size L")]),
+    ("lấy sz M", [("sz M", "size M")]),
+    ("Áo FREE SIZE", [("FREE SIZE", "size FREE")]),
+    ("áo one size", [("one size", "size FREE")]),
     ("tấm 0,99mx0,86m", [("0,99m", "0.99 m"), ("0,86m", "0.86 m")]),
     ("cân 0,5 kg", [("0,5 kg", "0.5 kg")]),  # a leading zero is fine in a measure
 ])

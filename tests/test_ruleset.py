@@ -100,6 +100,37 @@ def test_a_failing_extractor_is_counted_and_the_others_still_run():
     assert rs.error_counts == {"broken": 1}
 
 
+MANY_TEXTS = [
+    "Anh Nam gọi 0912 345 678 lúc 8h sáng mai, giao đơn SPX-HCM-512345678 tới Quận 1, TP.HCM",
+    "Thanh toán 1.250.000đ qua Vietcombank ngày 12/3/2024, mail a.nguyen@gmail.com",
+    "hom qua em chuyen 500k cho shop, 3 hop sua size M",
+    "CCCD 079201012345 cấp ngày 12/5/2015, xe 51F-123.45, xem shopee.vn/abc",
+    "",
+    "không có gì",
+    "phiên bản 2.10, tỉ số 2-1, 3/5 điểm, ghi chú https://example.com/a?b=1.",
+]
+
+
+@pytest.mark.parametrize("block_records", [1, 3, 512])
+def test_extract_many_equals_extract_record_by_record(block_records):
+    rs = RuleSet.from_config(RulesConfig())
+    rs.BLOCK_RECORDS = block_records
+    refs = [date(2024, 3, 12), None]
+    docs = [make_doc(text, refs[i % 2]) for i, text in enumerate(MANY_TEXTS * 2)]
+    expected = [rs.extract(doc) for doc in docs]
+    assert sum(map(len, expected)) > 10
+    assert rs.extract_many(docs) == expected
+    assert rs.extract_many(iter(docs)) == expected
+    assert rs.extract_many([]) == []
+
+
+def test_extract_many_counts_a_failing_extractor_per_record():
+    rs = RuleSet([_Broken(), RULE_FACTORIES["email"]({})], ["EMAIL"])
+    results = rs.extract_many([make_doc("mail a@b.vn"), make_doc("no mail"), make_doc("x@y.com")])
+    assert [[s.label for s in spans] for spans in results] == [["EMAIL"], [], ["EMAIL"]]
+    assert rs.error_counts == {"broken": 3}
+
+
 def test_overlap_lengths_count_composed_characters():
     import unicodedata
 

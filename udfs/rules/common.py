@@ -7,8 +7,8 @@
 - fast regexes from word lists (``phrases_pattern``, ``prefix_pattern``, ``char_class``);
 - reading numbers as written in Vietnamese or English (``NUMBER``, ``parse_number``);
 - records typed without diacritics (``typed_without_accents``, ``fold_vocab``);
-- cheap per-record gates (``has_digit``, ``has_long_number``), remembered for the record
-  being processed, since every extractor of a RuleSet asks them about the same text.
+- cheap per-record gates (``has_digit``, ``has_long_number``), remembered for the records
+  being processed, since every extractor of a RuleSet asks them about the same texts.
 """
 from __future__ import annotations
 
@@ -78,23 +78,41 @@ def _read_rule_yaml(name: str, conf_path, key: str) -> tuple[dict, str]:
 # --- per-record gates -----------------------------------------------------------------
 
 
-def remember_last(fn):
-    """``fn(text)`` remembered for the last text object it was asked about.
+# How many texts, and characters of text, the per-record gates keep answers for: a block of
+# ``RuleSet.extract_many`` (512 records), not more: texts kept alive longer than needed cost
+# CPU cache, their memory is not reused for the next records.
+_REMEMBERED_TEXTS = 520
+_REMEMBERED_CHARS = 1_000_000
 
-    The extractors of a RuleSet run one after the other on the same ``doc.norm``; a fact
-    about it that several of them need is then computed once per record. The cache holds
-    one entry (no growth) and compares identity (no hashing of the text).
+
+def remember_recent(fn):
+    """``fn(text)`` remembered for the text objects it was asked about recently.
+
+    The extractors of a RuleSet all ask the same facts about a record's ``doc.norm``: one
+    after the other (``RuleSet.extract``), or each over a whole batch of records in turn
+    (``RuleSet.extract_many``); a fact is then computed once per record. Entries are keyed
+    by identity (no hashing of the text; the entry holds the text, so its id is not reused
+    while it is remembered) and all dropped once there are ``_REMEMBERED_TEXTS`` of them or
+    they hold ``_REMEMBERED_CHARS`` characters.
     """
-    last = (None, None)
+    answers: dict[int, tuple[str, object]] = {}
+    held = 0
+    last = (None, None)  # the latest answer: what RuleSet.extract asks for again
 
     def remembered(text: str):
-        nonlocal last
-        seen, value = last
-        if seen is text:
-            return value
-        value = fn(text)
-        last = (text, value)
-        return value
+        nonlocal held, last
+        if last[0] is text:
+            return last[1]
+        entry = answers.get(id(text))
+        if entry is None or entry[0] is not text:
+            entry = (text, fn(text))
+            held += len(text)
+            if held > _REMEMBERED_CHARS or len(answers) >= _REMEMBERED_TEXTS:
+                answers.clear()
+                held = len(text)
+            answers[id(text)] = entry
+        last = entry
+        return entry[1]
 
     remembered.__doc__ = fn.__doc__
     remembered.__name__ = fn.__name__
@@ -109,19 +127,19 @@ _DIGIT = re.compile(r"[0-9]")
 _LONG_NUMBER = re.compile(r"[0-9](?:[ .\-()+]{0,4}[0-9]){6}")
 
 
-@remember_last
+@remember_recent
 def has_digit(text: str) -> bool:
     """Does ``text`` hold an ASCII digit (what every number-led rule starts from)?"""
     return _DIGIT.search(text) is not None
 
 
-@remember_last
+@remember_recent
 def has_long_number(text: str) -> bool:
     """Does ``text`` hold a run of 7+ digits in groups (a possible phone, ID or code)?"""
     return _LONG_NUMBER.search(text) is not None
 
 
-@remember_last
+@remember_recent
 def lower_same_length(text: str) -> str:
     """``text.lower()`` with one character for one, so that offsets carry over: a character
     whose lower case is longer ("İ" -> "i̇") is left as it is. Matching words on it is case-
@@ -393,7 +411,7 @@ _VIETNAMESE_ACCENTED = re.compile(
 )
 
 
-@remember_last
+@remember_recent
 def typed_without_accents(text: str) -> bool:
     """True for a record with no Vietnamese diacritic at all ("hom qua em chuyen 500k"):
     its words are read with the vocabulary stripped of accents."""

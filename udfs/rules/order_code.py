@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, class_first, load_rule_settings
+from .common import COMBINING_MARKS, CueWords, class_first, has_long_number, load_rule_settings
 
 NAME = "order_code"
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -65,6 +65,12 @@ def _compile(regex: str, key: str, flags: int) -> re.Pattern:
         return re.compile(regex, flags)
     except re.error as exc:
         raise ConfigError(f"{key}: bad regex {regex!r}: {exc}") from exc
+
+
+def _digit_run_length(regex: str) -> int:
+    """n for a regex that is a run of at least n ASCII digits ("[0-9]{9}", "[0-9]{9,10}"), else 0."""
+    m = re.fullmatch(r"\[0-9\]\{([0-9]+)(?:,[0-9]*)?\}", regex)
+    return int(m.group(1)) if m else 0
 
 
 def _longest_match(regex: str, flags: int) -> int | None:
@@ -152,6 +158,11 @@ class OrderCodeExtractor:
         # Every code contains its format's prefilter, so a code starts at most this many
         # characters before the end of a prefilter match (None: not bounded, scan it all).
         self._longest = _longest_match(body, flags) if self._prefilter is not None else None
+        # Prefilters that are runs of 7+ digits ("[0-9]{9}") imply the shared long-number
+        # gate, answered once per record for all extractors: records without one are skipped
+        # before the prefilter's own scan.
+        self._needs_long_number = bool(prefilters) and all(
+            p is not None and _digit_run_length(p.pattern) >= 7 for p in prefilters)
         self._not_codes = {w.upper() for w in settings.not_codes}
         self._cues = CueWords(settings.cue_words, window=settings.cue_window)
         for fi, fmt in enumerate(settings.formats):
@@ -181,6 +192,8 @@ class OrderCodeExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
+        if self._needs_long_number and not has_long_number(text):
+            return []
         if self._prefilter is not None and not self._prefilter.search(text):
             return []
         spans = []

@@ -55,7 +55,13 @@ class RulesConfig:
 
 
 class RuleSet:
-    """All enabled extractors, built once per worker; ``extract`` is called per record."""
+    """All enabled extractors, built once per worker; ``extract`` is called per record, or
+    ``extract_many`` per batch of records (faster, same result)."""
+
+    # Records that each extractor processes in turn in ``extract_many``: enough to keep
+    # its working set in the CPU caches, few enough for the per-record gates to remember
+    # their answers across the block (keep common._REMEMBERED_TEXTS above it).
+    BLOCK_RECORDS = 512
 
     def __init__(self, extractors, overlap_priority):
         self.extractors = list(extractors)
@@ -89,6 +95,29 @@ class RuleSet:
             except Exception:  # one bad extractor must not lose the other extractors' spans
                 self._failed(extractor, doc)
         return self.resolve_overlaps(spans, doc)
+
+    def extract_many(self, docs) -> list[list[Span]]:
+        """``[self.extract(doc) for doc in docs]``, computed faster.
+
+        Each extractor runs over a block of records before the next one does: its patterns,
+        automata and code then stay in the CPU caches, where running all extractors on one
+        record after the other evicts them (the stage is ~1.2x slower so). The spans,
+        their order and the error counts are those of ``extract``.
+        """
+        docs = list(docs)
+        results = []
+        for first in range(0, len(docs), self.BLOCK_RECORDS):
+            block = docs[first:first + self.BLOCK_RECORDS]
+            found: list[list[Span]] = [[] for _ in block]
+            for extractor in self.extractors:
+                extract = extractor.extract
+                for spans, doc in zip(found, block):
+                    try:
+                        spans += extract(doc)
+                    except Exception:  # one bad extractor must not lose the other extractors' spans
+                        self._failed(extractor, doc)
+            results += [self.resolve_overlaps(spans, doc) for spans, doc in zip(found, block)]
+        return results
 
     def extract_by_extractor(self, doc: Doc) -> dict[str, list[Span]]:
         """Raw spans of each extractor, before overlap resolution (for debugging and benchmarks)."""
