@@ -67,7 +67,7 @@ class InputConfig:
 class ExtractConfig:
     max_chars: int = field(default=20_000, metadata={"check": _positive, "help": "> 0"})
     preview_chars: int = field(default=120, metadata={"check": _non_negative, "help": ">= 0"})
-    partitions: int = field(default=0, metadata={"check": _non_negative, "help": ">= 0 (0: Spark decides)"})
+    partitions: int = field(default=0, metadata={"check": _non_negative, "help": ">= 0 (0: 2 x default parallelism)"})
     arrow_batch_size: int = field(default=1024, metadata={"check": _positive, "help": "> 0"})
     max_rows_per_file: int = field(default=1_000_000, metadata={"check": _positive, "help": "> 0"})
     rules: bool = True

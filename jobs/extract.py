@@ -165,8 +165,11 @@ def validated(df, cfg: JobConfig, run_date: dt.date):
     out = df.select(F.make_valid_utf8(record_id).alias("_id"), F.make_valid_utf8(record_text).alias("_text"),
                     corrupt.alias("_corrupt"), bad_bytes.alias("_bad_bytes"), ref_date.alias("_ref_date"),
                     *passthrough)
-    if cfg.extract.partitions:
-        out = out.repartition(cfg.extract.partitions, "_id")
+    # An explicit count: adaptive execution would otherwise coalesce a small day into one
+    # task, leaving cores idle during the (CPU-bound) model stage. Partitioning by id also
+    # serves the duplicate-id window below without another shuffle.
+    partitions = cfg.extract.partitions or 2 * df.sparkSession.sparkContext.defaultParallelism
+    out = out.repartition(partitions, "_id")
     # One record per id goes on: the first by text (nulls last), so a re-run picks the same one.
     rank = F.row_number().over(Window.partitionBy("_id").orderBy(F.col("_text").asc_nulls_last()))
     text = F.col("_text")
