@@ -17,6 +17,7 @@ JOBS = {
     "generate-annotations": ("generate_annotations", "ask an LLM to annotate raw passages (answers to llm_responses)"),
     "filter-generated": ("filter_generated", "filter LLM answers into one-type samples and BIO training examples"),
     "augment": ("augment", "augment training data: mention swap and synonym replacement, as <dataset>_aug"),
+    "train": ("train", "fine-tune a token-classification model through TorchDistributor"),
     "evaluate": ("evaluate", "strict entity-level F1 of a model or the hybrid pipeline against gold"),
     "build-model": ("build_model", "train a small bootstrap NER model on generated records and export it to ONNX"),
     "config": ("show_config", "print the effective configuration (after overlays, --conf and --set)"),

@@ -237,3 +237,34 @@ def predict_partition(batches: Iterator[pa.RecordBatch], *, spec_json: str, coll
             out["gold"].append(json.dumps([[s.start, s.end, s.label] for s in gold]))
             out["pred"].append(json.dumps([[s.start, s.end, s.label] for s in spans]))
         yield pa.RecordBatch.from_pydict(out, schema=EVAL_SCHEMA)
+
+
+# --------------------------------------------------------------------------- training shards
+
+SHARD_FILES_SCHEMA = pa.schema([("path", pa.string()), ("rows", pa.int64()), ("encoding", pa.string())])
+
+
+def shard_partition(batches: Iterator[pa.RecordBatch], *, tokenizer_dir: str, labels: list[str], out_dir: str,
+                    max_length: int, stride: int) -> Iterator[pa.RecordBatch]:
+    """Rows of ``training_examples`` -> one Parquet shard of tokenised, label-aligned windows."""
+    import uuid
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    from .labels import bio_labels
+    from .model_dir import TOKENIZER_FILE
+    from .modeling import encode_examples
+    from .shards import shard_table
+
+    examples = [(r["text"], r["spans"]) for b in batches for r in b.to_pylist()]
+    if not examples:
+        return
+    tokenizer = Tokenizer.from_file(str(Path(tokenizer_dir) / TOKENIZER_FILE))
+    features, stats = encode_examples(tokenizer, examples, bio_labels(labels), max_length, stride)
+    path = Path(out_dir) / f"part-{uuid.uuid4().hex}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(shard_table(features), path)
+    yield pa.RecordBatch.from_pylist([{"path": str(path), "rows": len(features),
+                                       "encoding": json.dumps(stats.as_dict())}], schema=SHARD_FILES_SCHEMA)
