@@ -18,6 +18,7 @@ JOBS = {
     "filter-generated": ("filter_generated", "filter LLM answers into one-type samples and BIO training examples"),
     "augment": ("augment", "augment training data: mention swap and synonym replacement, as <dataset>_aug"),
     "train": ("train", "fine-tune a token-classification model through TorchDistributor"),
+    "export": ("export", "export a checkpoint to int8 ONNX, gate it on dev F1 and register it"),
     "evaluate": ("evaluate", "strict entity-level F1 of a model or the hybrid pipeline against gold"),
     "build-model": ("build_model", "train a small bootstrap NER model on generated records and export it to ONNX"),
     "config": ("show_config", "print the effective configuration (after overlays, --conf and --set)"),

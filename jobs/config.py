@@ -77,8 +77,9 @@ class ExtractConfig:
 
 @dataclass
 class ModelConfig:
-    path: str | None = None  # a model directory; null: the packaged default model
-    # name: str | None = None  (registry lookup arrives with the model registry)
+    path: str | None = None  # a model directory; null: model.name from the registry, else the packaged default
+    name: str | None = None  # a model in the lake's models registry (nerlake export registers them)
+    version: str = "latest"  # "latest" or a pinned version of model.name
 
 
 def _ratios_sum_to_one(v) -> bool:

@@ -85,6 +85,11 @@ def resolve_model_dir(cfg: JobConfig) -> str | None:
         return None
     if cfg.model.path:
         path = Path(cfg.model.path).expanduser()
+    elif cfg.model.name:
+        from .export import lookup_model
+
+        path = Path(lookup_model(lake.table_uri(cfg.lake.root, "").rstrip("/"), cfg.model.name,
+                                 cfg.model.version)["path"])
     else:
         path = Path(str(resources.files("nerlake.models") / DEFAULT_MODEL))
     from ..udfs.model_dir import ModelDir  # validates the directory contract on the driver, before Spark

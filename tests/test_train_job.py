@@ -1,24 +1,70 @@
-"""nerlake train end to end: training_examples -> Spark-written shards -> TorchDistributor -> ONNX."""
+"""nerlake train -> export -> registry -> extract, end to end on a real SparkSession."""
 from __future__ import annotations
 
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from nerlake.jobs import export as export_job
 from nerlake.jobs.config import load_config
+from nerlake.jobs.extract import run_extract
 from nerlake.jobs.ingest import run_ingest
 from nerlake.jobs.train import build_parser, parse_weights, run_train
+from nerlake.udfs.config import ConfigError
 from nerlake.udfs.model_dir import ModelDir
 
 
-def test_train_from_the_lake_through_torchdistributor_and_export(spark, tmp_path):
-    cfg = load_config(overrides=[f"lake.root={tmp_path / 'lake'}", "extract.progress=false"])
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    cfg = load_config(overrides=[f"lake.root={tmp / 'lake'}", "extract.progress=false"])
     run_ingest(cfg, [], [], sample=300, sample_seed=5, spark=spark)
     args = build_parser().parse_args([
-        "--dataset", "vi_generated", "--out", str(tmp_path / "run"), "--epochs", "1", "--max-steps-per-epoch", "3",
-        "--batch-size", "8", "--max-length", "64", "--num-processes", "2", "--export", str(tmp_path / "model"),
+        "--dataset", "vi_generated", "--out", str(tmp / "run"), "--epochs", "1", "--max-steps-per-epoch", "3",
+        "--batch-size", "8", "--max-length", "64", "--num-processes", "2", "--export", str(tmp / "model"),
         "--name", "smoke", "--version", "0.0.1"])
-    result = run_train(cfg, args, spark=spark)
+    return cfg, run_train(cfg, args, spark=spark), tmp
+
+
+def test_train_from_the_lake_through_torchdistributor_and_export(trained):
+    cfg, result, tmp = trained
     assert result["epochs_run"] == 1 and result["world_size"] == 2 and result["train_windows"] > 0
-    model = ModelDir.load(tmp_path / "model")
+    model = ModelDir.load(tmp / "model")
     assert set(model.entity_labels) == set(result["labels"]) and "BODY_MEASUREMENT" in model.entity_labels
     assert "CHEST" not in model.entity_labels  # fine labels train as their group
+
+
+def export(cfg, checkpoint, out, version, *extra):
+    args = export_job.build_parser().parse_args(["--checkpoint", str(checkpoint), "--out", str(out), "--name",
+                                                 "smoke-reg", "--version", version, *extra])
+    return export_job.run_export(cfg, args)
+
+
+def test_export_gates_registers_and_extract_selects_by_name(spark, trained):
+    cfg, result, tmp = trained
+    done = export(cfg, result["best_dir"], tmp / "reg-1", "1.0.0", "--dev", "vi_generated")
+    assert done["metrics"]["int8_f1_drop_points"] <= 0.5 and "dev_f1_int8" in done["metrics"]
+    export(cfg, result["best_dir"], tmp / "reg-2", "1.1.0")
+    assert export_job.lookup_model(cfg.lake.root, "smoke-reg")["version"] == "1.1.0"
+    assert export_job.lookup_model(cfg.lake.root, "smoke-reg", "1.0.0")["path"] == str(tmp / "reg-1")
+    with pytest.raises(ConfigError, match="already registered"):
+        export(cfg, result["best_dir"], tmp / "reg-3", "1.1.0")
+    records = tmp / "records.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": ["Gọi 0912 345 678 gặp anh Nguyễn Văn An ở Hà Nội"]}), records)
+    run_cfg = load_config(overrides=[f"lake.root={cfg.lake.root}", f"input.path={records}", "model.name=smoke-reg",
+                                     "model.version=1.0.0", "extract.progress=false"])
+    row = run_extract(run_cfg, dt.date(2024, 3, 12), spark=spark)
+    assert (row["model_name"], row["model_version"]) == ("smoke-reg", "1.0.0")
+
+
+def test_export_fails_loudly_when_int8_loses_too_much(trained):
+    cfg, result, tmp = trained
+    with pytest.raises(export_job.ExportGateError, match="nothing was registered"):
+        export(cfg, result["best_dir"], tmp / "gated", "9.9.9", "--dev", "vi_generated", "--max-f1-drop", "-1")
+    assert not (tmp / "gated").exists()
+    assert all(r["version"] != "9.9.9" for r in export_job.registry_rows(cfg.lake.root))
 
 
 def test_dataset_weights_parse():

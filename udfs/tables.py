@@ -148,13 +148,25 @@ EVALUATIONS = pa.schema([
     ("report", pa.string()),  # JSON
 ])
 
+# The model registry: every exported model directory the extraction job may select.
+MODELS = pa.schema([
+    ("name", pa.string()),
+    ("version", pa.string()),
+    ("path", pa.string()),
+    ("labels", pa.list_(pa.string())),
+    ("metrics", pa.string()),  # JSON: parity, dev F1 fp32 and int8, ...
+    ("conf_hash", pa.string()),
+    ("data_lineage", pa.string()),  # JSON: datasets, training run, checkpoint
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])
+
 PARTITION_BY = {"entities": ["ingest_date"], "quarantine": ["ingest_date"], "runs": [],
                 "training_examples": ["dataset", "split"], "data_reports": [], "llm_responses": [],
-                "generated_samples": ["dataset"], "generated_quarantine": ["dataset"], "evaluations": []}
+                "generated_samples": ["dataset"], "generated_quarantine": ["dataset"], "evaluations": [], "models": []}
 SCHEMAS = {"entities": ENTITIES, "quarantine": QUARANTINE, "runs": RUNS,
            "training_examples": TRAINING_EXAMPLES, "data_reports": DATA_REPORTS, "llm_responses": LLM_RESPONSES,
            "generated_samples": GENERATED_SAMPLES, "generated_quarantine": GENERATED_QUARANTINE,
-           "evaluations": EVALUATIONS}
+           "evaluations": EVALUATIONS, "models": MODELS}
 
 
 def file_schema(table: str) -> pa.Schema:
