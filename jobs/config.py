@@ -59,7 +59,8 @@ class InputConfig:
     id_column: str = "id"
     text_column: str = "text"
     date_column: str | None = "created_at"  # the record's own date, for relative dates; null: the run date
-    passthrough: list[str] = field(default_factory=lambda: ["lang", "domain"])  # copied into entity rows when present
+    # input columns copied into entity rows when present (the entities schema has these two)
+    passthrough: list[str] = field(default_factory=lambda: ["lang", "domain"], metadata={"choices": ["lang", "domain"]})
     options: dict[str, str] = field(default_factory=dict)  # reader options, e.g. {"sep": ";"} for CSV
 
 
@@ -198,6 +199,9 @@ def _check_component_keys(cfg: JobConfig) -> None:
     if unknown:
         raise ConfigError(f"unknown key annotation.{unknown[0]}; allowed keys under annotation: {', '.join(sorted(allowed))}")
     from_dict(FilterConfig, cfg.generated, prefix="generated")
+    from ..udfs.rules.ruleset import RuleSet
+
+    RuleSet.from_config(cfg.rules)  # unknown extractors and bad options fail here, not on executors
     from ..udfs.augment import AugmentConfig
 
     allowed = {f.name for f in fields(AugmentConfig)}

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def gold_frame(spark, cfg, gold: str | None, gold_file: str | None):
+def gold_frame(spark, cfg, gold: str | None, gold_file: str | None, problems: list):
+    """Gold documents; gold records that cannot be scored are appended to ``problems``."""
     from pyspark.sql import functions as F
 
     if gold:
@@ -74,7 +75,7 @@ def gold_frame(spark, cfg, gold: str | None, gold_file: str | None):
     from ..udfs.corpora import read_jsonl_spans, read_sample_parquet
 
     reader = read_sample_parquet if path.suffix == ".parquet" else read_jsonl_spans
-    examples = reader(path, dataset="gold", split="test", on_error="collect", problems=[])
+    examples = list(reader(path, dataset="gold", split="test", on_error="collect", problems=problems))
     rows = [{"doc_id": e.example_id, "text": e.text, "spans": e.spans} for e in examples]
     if not rows:
         raise ConfigError(f"gold file {gold_file} holds no usable documents")
@@ -89,12 +90,17 @@ def run_evaluate(cfg, model_dir: str, gold: str | None, gold_file: str | None, m
     from .spark import SparkProgress, get_spark
 
     card = ModelDir.load(model_dir)
+    # model: the ONNX model's own spans (no merge step); hybrid: the extraction job's pipeline
+    merge = asdict(cfg.merge) if mode == "hybrid" else {"steps": []}
     spec = PipelineSpec(model_dir=str(Path(model_dir).resolve()), ner=asdict(cfg.ner),
-                        rules=asdict(cfg.rules) if mode == "hybrid" else None, merge=asdict(cfg.merge))
+                        rules=asdict(cfg.rules) if mode == "hybrid" else None, merge=merge)
     created = dt.datetime.now(dt.timezone.utc)
     run_id = f"evaluate-{created.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     spark = spark or get_spark(cfg.spark)
-    df = gold_frame(spark, cfg, gold, gold_file)
+    problems: list = []
+    df = gold_frame(spark, cfg, gold, gold_file, problems)
+    for p in problems[:20]:
+        log.warning("gold left out of the score: %s", p)
     if limit:
         df = df.orderBy("doc_id").limit(limit)
     fn = partial(predict_partition, spec_json=spec.to_json(), collapse_groups=collapse_groups,
@@ -106,6 +112,7 @@ def run_evaluate(cfg, model_dir: str, gold: str | None, gold_file: str | None, m
         to_spans = lambda js: [{"start": s, "end": e, "label": l} for s, e, l in json.loads(js)]  # noqa: E731
         scorer.add_spans(to_spans(r["gold"]), to_spans(r["pred"]), where=r["doc_id"])
     report = scorer.report().to_dict()
+    report["gold_left_out"] = [str(p) for p in problems]  # never scored silently: listed here
     result = {"run_id": run_id, "model": card.name, "version": card.version, "gold": gold or gold_file,
               "mode": mode, **report}
     micro, macro = report["micro"], report["macro"]

@@ -59,7 +59,13 @@ def registry_rows(lake_root: str) -> list[dict]:
 
 
 def _version_key(version: str):
-    return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
+    """Orders "0.2.0" < "1.0.0-rc1" < "1.0.0" < "1.10.0"; never compares a number with text."""
+    base, _, pre = version.lstrip("vV").partition("-")
+
+    def parts(text: str):
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in text.split(".") if p)
+
+    return parts(base), pre == "", parts(pre)
 
 
 def lookup_model(lake_root: str, name: str, version: str = "latest") -> dict:

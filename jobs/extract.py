@@ -77,6 +77,9 @@ def resolve_config(args) -> JobConfig:
     cfg = load_config(args.conf, overrides, profile=args.profile)
     if not cfg.input.path:
         raise ConfigError("input.path is not set: pass --input PATH or set input.path in a --conf file")
+    if "://" not in cfg.input.path and not Path(cfg.input.path).exists():
+        raise ConfigError(f"input {cfg.input.path} does not exist")
+    detect_format(cfg.input.path, cfg.input.format)  # before Spark starts
     return cfg
 
 
@@ -94,7 +97,10 @@ def resolve_model_dir(cfg: JobConfig) -> str | None:
         path = Path(str(resources.files("nerlake.models") / DEFAULT_MODEL))
     from ..udfs.model_dir import ModelDir  # validates the directory contract on the driver, before Spark
 
-    ModelDir.load(path)
+    card = ModelDir.load(path)
+    window = cfg.ner.max_length or card.max_length
+    if not 0 <= cfg.ner.stride < window - 2:
+        raise ConfigError(f"ner.stride: {cfg.ner.stride} is not allowed; must be < ner.max_length - 2 = {window - 2}")
     return str(path.resolve())
 
 
@@ -113,20 +119,21 @@ def detect_format(path: str, configured: str) -> str:
     if p.is_dir() and any(p.glob("*.parquet")):
         return "parquet"
     raise ConfigError(f"cannot tell the format of {path}; set input.format (or --format) to one of "
-                      "parquet, delta, jsonl, csv")
+                      "parquet, delta, jsonl, csv (a URI folder has no extension to go by)")
 
 
 def read_input(spark, cfg: JobConfig, writer: str):
     path, fmt = cfg.input.path, detect_format(cfg.input.path, cfg.input.format)
     if "://" not in path and not Path(path).exists():
         raise ExtractError(f"input {path} does not exist")
-    reader = spark.read.options(**cfg.input.options)
+    defaults = {"jsonl": {"mode": "PERMISSIVE"}, "csv": {"header": "true", "multiLine": "true", "escape": '"'}}
+    reader = spark.read.options(**{**defaults.get(fmt, {}), **cfg.input.options})  # the user's options win
     if fmt == "parquet":
         return reader.parquet(path)
     if fmt == "jsonl":
-        return reader.option("mode", "PERMISSIVE").json(path)
+        return reader.json(path)
     if fmt == "csv":
-        return reader.option("header", "true").option("multiLine", "true").option("escape", '"').csv(path)
+        return reader.csv(path)
     if writer == "spark-delta":
         return reader.format("delta").load(path)
     from deltalake import DeltaTable  # no delta-spark jars: read the table's current files directly
@@ -151,7 +158,8 @@ def validated(df, cfg: JobConfig, run_date: dt.date):
     if text_type != "string":
         raise ExtractError(f"input column {icfg.text_column!r} is {text_type}, expected string")
     if icfg.date_column and icfg.date_column in df.columns:
-        ref_date = F.coalesce(F.to_date(F.col(icfg.date_column)), F.lit(run_date))
+        # try_: under ANSI mode one unparseable date would fail the whole run; it falls back instead.
+        ref_date = F.coalesce(F.to_date(F.try_to_timestamp(F.col(icfg.date_column).cast("string"))), F.lit(run_date))
     else:
         ref_date = F.lit(run_date)
     passthrough = [F.col(c).cast("string").alias(c) if c in df.columns and c in icfg.passthrough
@@ -175,20 +183,22 @@ def validated(df, cfg: JobConfig, run_date: dt.date):
     # serves the duplicate-id window below without another shuffle.
     partitions = cfg.extract.partitions or 2 * df.sparkSession.sparkContext.defaultParallelism
     out = out.repartition(partitions, "_id")
-    # One record per id goes on: the first by text (nulls last), so a re-run picks the same one.
-    rank = F.row_number().over(Window.partitionBy("_id").orderBy(F.col("_text").asc_nulls_last()))
     text = F.col("_text")
     corrupt = F.col("_corrupt")
-    reason = (F.when(F.col("_bad_bytes"), "undecodable")
-              .when(corrupt.isNotNull() & (F.instr(corrupt, "\ufffd") > 0), "undecodable")
-              .when(corrupt.isNotNull(), "malformed_record")
-              .when(F.col("_id").isNull(), "null_id")
-              .when(text.isNull(), "null_text")
-              .when(text.rlike(r"^\s*$"), "empty_text")
-              .when(F.length(text) > cfg.extract.max_chars, "too_long")
-              .when(F.instr(text, "\ufffd") > 0, "undecodable")
-              .when(rank > 1, "duplicate_id"))
-    return out.withColumn("_reason", reason).drop("_corrupt", "_bad_bytes")
+    own_reason = (F.when(F.col("_bad_bytes"), "undecodable")
+                  .when(corrupt.isNotNull() & (F.instr(corrupt, "\ufffd") > 0), "undecodable")
+                  .when(corrupt.isNotNull(), "malformed_record")
+                  .when(F.col("_id").isNull(), "null_id")
+                  .when(text.isNull(), "null_text")
+                  .when(text.rlike(r"^\s*$"), "empty_text")
+                  .when(F.length(text) > cfg.extract.max_chars, "too_long")
+                  .when(F.instr(text, "\ufffd") > 0, "undecodable"))
+    out = out.withColumn("_own_reason", own_reason)
+    # One record per id goes on: the first valid one by text, so a re-run picks the same one
+    # and a bad copy never pushes the good one out.
+    first_valid = Window.partitionBy("_id").orderBy(F.col("_own_reason").isNotNull(), text.asc_nulls_last())
+    reason = F.coalesce(F.col("_own_reason"), F.when(F.row_number().over(first_valid) > 1, "duplicate_id"))
+    return out.withColumn("_reason", reason).drop("_corrupt", "_bad_bytes", "_own_reason")
 
 
 # ---------------------------------------------------------------- run

@@ -131,8 +131,10 @@ def choose_writer(spark, configured: str) -> str:
     if configured == "auto":
         return "spark-delta" if delta_spark_available(spark) else "deltalake"
     if configured == "spark-delta" and not delta_spark_available(spark):
-        raise LakeCommitError("lake.writer=spark-delta but delta-spark's jars or session extension are missing; "
-                              "use lake.writer=deltalake or add io.delta:delta-spark to the cluster")
+        from ..udfs.config import ConfigError
+
+        raise ConfigError("lake.writer: 'spark-delta' needs delta-spark's jars and session extension, which this "
+                          "Spark session lacks; use lake.writer=deltalake or add io.delta:delta-spark to the cluster")
     return configured
 
 
@@ -169,9 +171,10 @@ def commit_append(lake_root: str, table: str, files: list[dict], *, job: str, ru
                                       partition_by=PARTITION_BY[table] or None, commit_properties=props)
         return 0
     check_schema(dt, table)
-    last = dt.transaction_version(app_id)
-    if last is not None and last >= version:
-        raise LakeCommitError(f"{table}: a newer run (version {last} >= {version}) of {app_id} already committed")
+    # Appends of different runs never overwrite each other, so only a repeat of this very
+    # commit (same version) is refused.
+    if dt.transaction_version(app_id) == version:
+        raise LakeCommitError(f"{table}: this run (version {version}) of {app_id} already committed")
     dt.create_write_transaction(actions, mode="append", schema=SCHEMAS[table],
                                 partition_by=PARTITION_BY[table] or None, commit_properties=props)
     return DeltaTable(uri).version()

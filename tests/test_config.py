@@ -47,6 +47,9 @@ def test_conf_hash_changes_with_config():
     (["rules.no_such_key=1"], "unknown key rules.no_such_key"),
     (["merge.no_such_key=1"], "unknown key merge.no_such_key"),
     (["novalue"], "dotted.key=value"),
+    (["rules.enabled=[phonee]"], "phonee"),
+    (["merge.steps=[no_such_step]"], "merge.steps"),
+    (["input.passthrough=[channel]"], "input.passthrough: 'channel' is not allowed"),
 ])
 def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
@@ -82,8 +85,13 @@ def test_parse_set_builds_nested_values():
     (["--date", "2024-03-12"], "input.path is not set"),
     (["--date", "2024-03-12", "--input", "x.parquet", "--set", "extract.max_chars=-1"], "extract.max_chars"),
     (["--date", "2024-03-12", "--input", "x.parquet", "--model", "/no/such/model"], "model"),
+    (["--date", "2024-03-12", "--input", "s3a://bucket/day/"], "cannot tell the format"),
+    (["--date", "2024-03-12", "--input", "s3a://bucket/day/", "--format", "parquet", "--set", "ner.stride=500"],
+     "ner.stride"),
 ])
-def test_extract_stops_before_spark_on_bad_config(argv, message, capsys):
+def test_extract_stops_before_spark_on_bad_config(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.parquet").write_bytes(b"")  # exists, so the error is the one under test
     assert extract_main(argv) == 2
     err = capsys.readouterr().err
     assert "configuration error" in err and message in err

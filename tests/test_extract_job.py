@@ -41,6 +41,8 @@ def records(sample_records):
     rows = [{"id": r["id"], "text": r["text"], "created_at": r["created_at"], "lang": r["lang"],
              "domain": r["domain"]} for r in sample_records[:150]]
     rows.append(dict(rows[0], text="bản sao trùng mã " + rows[0]["text"]))  # a duplicate id
+    rows[1] = dict(rows[1], created_at="12/03/2024 (not ISO)")  # unparseable: falls back to the run date
+    rows.append(dict(rows[2], text=""))  # a bad copy must not push out the valid record with this id
     rows += [dict(d, created_at=None, lang=None, domain=None) for d, _ in DEFECTS]
     return rows
 
@@ -96,7 +98,7 @@ def test_quarantine_gives_each_bad_record_its_reason(two_runs):
     lake, first, _, _ = two_runs
     rows = read(lake, "quarantine")
     got = Counter(r["reason"] for r in rows)
-    want = Counter(reason for _, reason in DEFECTS) + Counter({"duplicate_id": 1})
+    want = Counter(reason for _, reason in DEFECTS) + Counter({"duplicate_id": 1, "empty_text": 1})
     assert got == want
     assert first["records_quarantined"] == sum(want.values())
     long_row = [r for r in rows if r["record_id"] == "bad-long"][0]
@@ -191,4 +193,13 @@ def test_spark_submit_runs_the_job_file(input_path, test_model_dir, tmp_path):
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "SUCCEEDED" in proc.stdout
-    assert read(tmp_path, "runs")[0]["records_in"] == 157
+    assert read(tmp_path, "runs")[0]["records_in"] == 158
+
+
+def test_spark_delta_writer_without_jars_is_a_config_error(spark):
+    from nerlake.jobs.lake import choose_writer
+    from nerlake.udfs.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lake.writer"):
+        choose_writer(spark, "spark-delta")
+    assert choose_writer(spark, "auto") == "deltalake"

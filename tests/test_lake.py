@@ -111,3 +111,16 @@ def test_delta_stats_cover_min_max_and_nulls():
 def test_choose_writer_rejects_unknown_writer():
     with pytest.raises(ValueError, match="lake.writer"):
         lake.choose_writer(None, "iceberg")
+
+
+def test_appends_of_different_runs_never_refuse_each_other(tmp_path):
+    def files(run):
+        rows = pa.Table.from_pylist([{"run_id": run, "passage_hash": run}], schema=file_schema("llm_responses"))
+        return [write_data_file(str(tmp_path / "llm_responses"), "llm_responses", rows, {}, run)]
+
+    assert lake.commit_append(str(tmp_path), "llm_responses", files("late"), job="t", run_id="late", version=20) == 0
+    lake.commit_append(str(tmp_path), "llm_responses", files("early"), job="t", run_id="early", version=10)
+    rows = DeltaTable(str(tmp_path / "llm_responses")).to_pyarrow_table().to_pylist()
+    assert sorted(r["run_id"] for r in rows) == ["early", "late"]
+    with pytest.raises(lake.LakeCommitError, match="already committed"):
+        lake.commit_append(str(tmp_path), "llm_responses", files("early"), job="t", run_id="early", version=10)

@@ -69,3 +69,11 @@ def test_export_fails_loudly_when_int8_loses_too_much(trained):
 
 def test_dataset_weights_parse():
     assert parse_weights(["a", "b=0.25"]) == {"a": 1.0, "b": 0.25}
+
+
+def test_latest_version_ordering():
+    key = export_job._version_key
+    versions = ["0.2.0", "1.0.0-rc1", "1.0.0", "1.10.0", "1.9.3", "v2", "0.2.beta"]
+    assert max(versions, key=key) == "v2"
+    assert sorted(["1.0.0", "1.0.0-rc1", "0.2.0", "1.10.0", "1.9.3"], key=key) == [
+        "0.2.0", "1.0.0-rc1", "1.0.0", "1.9.3", "1.10.0"]

@@ -104,7 +104,12 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
     if required:
         where = f"{prefix}." if prefix else ""
         raise ConfigError(f"missing key {where}{required[0]}; required keys: {', '.join(required)}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a component's own cross-field checks: name the full key
+        if prefix and not str(exc).startswith(prefix):
+            raise ConfigError(f"{prefix}.{exc}") from None
+        raise
 
 
 def to_dict(obj) -> dict:
