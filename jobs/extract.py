@@ -289,8 +289,8 @@ def format_summary(row: dict, wall: dict, lake_root: str) -> str:
         f"  quarantine  {by(row.get('quarantine_by_reason') or {})}",
         f"  entities    {n('entities_out')}  by source: {by(row.get('entities_by_source') or {})}",
         f"  by label    {by(row.get('entities_by_label') or {})}",
-        f"  seconds     " + "  ".join(f"{k} {v:.1f}" for k, v in wall.items()) + f"  total {total:.1f}",
-        f"  task-secs   " + "  ".join(f"{k} {task[k]:.1f}" for k in sorted(task) if not k.startswith("wall_")),
+        "  seconds     " + "  ".join(f"{k} {v:.1f}" for k, v in wall.items()) + f"  total {total:.1f}",
+        "  task-secs   " + "  ".join(f"{k} {task[k]:.1f}" for k in sorted(task) if not k.startswith("wall_")),
         f"  speed       {rate:,.0f} records/s (extract stage)",
         f"  model       {row['model_name']} {row['model_version']}   writer {row['writer']}   lake {lake_root}",
     ]

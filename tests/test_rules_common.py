@@ -129,10 +129,6 @@ def test_strip_accents_keeps_letter_case():
     assert strip_accents("Đồng hồ tối thứ Bảy, 5 mAh") == "Dong ho toi thu Bay, 5 mAh"
 
 
-def test_strip_accents_keeps_letter_case():
-    assert strip_accents("Đồng hồ tối thứ Bảy, 5 mAh") == "Dong ho toi thu Bay, 5 mAh"
-
-
 @pytest.mark.parametrize("text, digit, long_number", [
     ("hôm qua", False, False), ("3 hộp", True, False), ("0912 345 678", True, True), ("(028) 3822 1234", True, True),
     ("1991 234", True, True), ("12/03/2024", True, False), ("1.250.000đ", True, True), ("SPX512345678", True, True),

@@ -1,9 +1,7 @@
 """The `quantity` rule extractor: measured quantities, product counts, clothing sizes."""
 from __future__ import annotations
 
-import json
 import unicodedata
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.base import RULE_FACTORIES
 from nerlake.udfs.rules.quantity import build_quantity
 from nerlake.udfs.textnorm import make_doc
+from rule_checks import assert_benchmark_targets, assert_generated_records_keep_offsets
 
 BENCHMARK = Path(__file__).parent / "data" / "rules_benchmark" / "quantity.jsonl"
 
@@ -147,24 +146,8 @@ def test_never_raises_and_spans_stay_inside_the_text(quantity, pieces):
 
 
 def test_benchmark_targets(quantity):
-    tp = fp = fn = same = 0
-    for line in BENCHMARK.read_text(encoding="utf-8").splitlines():
-        case = json.loads(line)
-        gold = {(s["start"], s["end"]): s["normalized"] for s in case["spans"]}
-        got = {(s.start, s.end): s.normalized for s in quantity.extract(make_doc(case["text"]))}
-        tp += len(gold.keys() & got.keys())
-        fp += len(got.keys() - gold.keys())
-        fn += len(gold.keys() - got.keys())
-        same += sum(got[k] == gold[k] for k in gold.keys() & got.keys())
-    precision, recall = tp / (tp + fp), tp / (tp + fn)
-    assert precision >= 0.98 and recall >= 0.95 and same / tp >= 0.95, (precision, recall, same / tp)
+    assert_benchmark_targets(quantity, BENCHMARK, ("QUANTITY",))
 
 
 def test_generated_records_never_raise_and_keep_offsets(quantity):
-    from nerlake.udfs.sample_generator import generate_records  # the project's own generator
-
-    for record in generate_records(600, seed=5, defect_rate=0.05):
-        text = record["text"] or ""
-        ref = date.fromisoformat(record["created_at"][:10]) if record.get("created_at") else None
-        for span in quantity.extract(make_doc(text, ref)):
-            assert 0 <= span.start < span.end <= len(text)
+    assert_generated_records_keep_offsets(quantity)

@@ -1,9 +1,7 @@
 """The `temporal` rule extractor: DATE, TIME and DURATION with ISO-8601 values."""
 from __future__ import annotations
 
-import json
 import unicodedata
-from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.base import RULE_FACTORIES
 from nerlake.udfs.rules.temporal import build_temporal
 from nerlake.udfs.textnorm import make_doc
+from rule_checks import assert_benchmark_targets, assert_generated_records_keep_offsets
 
 REF = date(2024, 3, 12)  # a Tuesday, ISO week 11
 BENCHMARK = Path(__file__).parent / "data" / "rules_benchmark" / "temporal.jsonl"
@@ -256,39 +255,9 @@ def test_never_raises_and_spans_stay_inside_the_text(temporal, pieces, ref):
         assert 0 <= span.start < span.end <= len(text)
 
 
-def _benchmark_scores(extractor, path):
-    """Per label: (precision, recall, share of true positives with the gold normalized value)."""
-    tp, fp, fn, same = Counter(), Counter(), Counter(), Counter()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        case = json.loads(line)
-        ref = date.fromisoformat(case["ref_date"]) if case["ref_date"] else None
-        gold = {(s["start"], s["end"], s["label"]): s["normalized"] for s in case["spans"]}
-        got = {(s.start, s.end, s.label): s.normalized
-               for s in extractor.extract(make_doc(case["text"], ref)) if s.label in case["labels"]}
-        for key, value in got.items():
-            if key in gold:
-                tp[key[2]] += 1
-                same[key[2]] += value == gold[key]
-            else:
-                fp[key[2]] += 1
-        for key in gold.keys() - got.keys():
-            fn[key[2]] += 1
-    return {label: (tp[label] / max(1, tp[label] + fp[label]), tp[label] / max(1, tp[label] + fn[label]),
-                    same[label] / max(1, tp[label])) for label in tp | fp | fn}
-
-
 def test_benchmark_targets(temporal):
-    scores = _benchmark_scores(temporal, BENCHMARK)
-    assert set(scores) == {"DATE", "TIME", "DURATION"}
-    for label, (precision, recall, normalized) in scores.items():
-        assert precision >= 0.98 and recall >= 0.95 and normalized >= 0.95, (label, precision, recall, normalized)
+    assert_benchmark_targets(temporal, BENCHMARK, ("DATE", "TIME", "DURATION"))
 
 
 def test_generated_records_never_raise_and_keep_offsets(temporal):
-    from nerlake.udfs.sample_generator import generate_records  # the project's own generator
-
-    for record in generate_records(600, seed=5, defect_rate=0.05):
-        text = record["text"] or ""
-        ref = date.fromisoformat(record["created_at"][:10]) if record.get("created_at") else None
-        for span in temporal.extract(make_doc(text, ref)):
-            assert 0 <= span.start < span.end <= len(text)
+    assert_generated_records_keep_offsets(temporal)
