@@ -57,6 +57,14 @@ def test_tokenizer_splits_punctuation_and_keeps_offsets(tokenizer):
     assert "".join(surfaces) == text.replace(" ", "")
 
 
+def test_tokenizer_reads_each_cjk_character_as_a_word_with_offsets():
+    tokenizer = train_tokenizer(["我们在北京工作", "北京大学 ở Hà Nội"], vocab_size=300, min_frequency=1)
+    text = "在北京大学 Hà Nội"
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    assert encoding.tokens[:5] == list("在北京大学")  # unsegmented text: one token per ideograph
+    assert [text[s:e] for s, e in encoding.offsets[:5]] == list("在北京大学")
+
+
 def test_tokenizer_adds_cls_and_sep(tokenizer):
     tokens = tokenizer.encode("Hà Nội").tokens
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"

@@ -132,6 +132,13 @@ def test_datasets_without_weight_get_fraction_zero():
     assert fractions == pytest.approx({"vi": 1.0, "en": 0.025, "zh": 0.0})
 
 
+def test_fraction_mode_takes_a_share_of_each_dataset():
+    counts = {"pt": 7_000, "hr": 6_900, "da": 4_400}
+    fractions = mixture_fractions(counts, {"pt": 0.25, "hr": 0.25, "da": 1.0}, mode="fraction")
+    assert fractions == pytest.approx({"pt": 0.25, "hr": 0.25, "da": 1.0})
+    assert mixture_fractions(counts, {"da": 2.0}, mode="fraction") == pytest.approx({"pt": 0, "hr": 0, "da": 2.0})
+
+
 @pytest.mark.parametrize("counts, weights, kwargs, message", [
     ({"a": 10, "b": 10}, {"a": 1.0, "b": -0.5}, {}, ">= 0"),
     ({"a": 10, "b": 10}, {"a": 1.0, "b": float("inf")}, {}, ">= 0"),
@@ -142,6 +149,7 @@ def test_datasets_without_weight_get_fraction_zero():
     ({}, {}, {}, "no datasets"),
     ({"a": 10}, {"a": 1.0}, {"mode": "mixed"}, "proportional, absolute"),
     ({"a": 10}, {"a": 1.0}, {"total": 0}, "> 0"),
+    ({"a": 10}, {"a": 1.0}, {"total": 5, "mode": "fraction"}, "not used in fraction mode"),
     ({"a": 10, "b": 10}, {"a": 0.5, "b": 0.5}, {"mode": "absolute"}, "exactly one dataset with weight 1.0"),
     ({"a": 10, "b": 10}, {"a": 1.0, "b": 1.0}, {"mode": "absolute"}, "exactly one dataset with weight 1.0"),
 ])

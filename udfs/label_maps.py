@@ -107,6 +107,16 @@ class LabelMap:
             return core
         return None if self.other == "drop" else "MISC"
 
+    def relabel_standard(self, level: str) -> dict[str, str | None]:
+        """Standardised name -> its name at ``level`` (None: dropped), for examples already
+        stored at the standard level (what ``nerlake train`` maps per phase)."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+        if level == "standard":
+            return {name: name for name in self.core}
+        other = None if self.other == "drop" else "MISC"
+        return {name: core if core is not None else other for name, core in self.core.items()}
+
     def tag_table(self, level: str, collapse_groups: bool) -> dict[str, str | None]:
         """Cache of BIO tag -> mapped BIO tag (None: unknown), filled as tags are met."""
         return self._tag_tables.setdefault((level, collapse_groups), {"O": "O"})

@@ -59,16 +59,17 @@ _VI_LOWER = ("aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹ
              "ưừứửữựvxyỳýỷỹỵfjwz")
 _ALPHABET = sorted(set(_VI_LOWER + _VI_LOWER.upper() + "0123456789" + "".join(map(chr, range(33, 127)))))
 
-_CHECKPOINT_CARD = "nerlake_card.json"  # the card draft kept next to the torch checkpoint
+CHECKPOINT_CARD = "nerlake_card.json"  # the card draft kept next to the torch checkpoint
 
 
 # ---------------------------------------------------------------------------- tokenizer
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2):
-    """A cased WordPiece tokenizer: NFC normaliser (diacritics kept), BERT pre-tokenizer
+    """A cased WordPiece tokenizer: NFC normaliser (diacritics kept; CJK characters split
+    apart), BERT pre-tokenizer
     (splits on whitespace and punctuation), [CLS] text [SEP] post-processing, offsets kept.
     The same texts always give the same vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     texts = [unicodedata.normalize("NFC", t) for t in texts]
     chars = sorted(set(_ALPHABET).union(*map(set, texts)) - set(" \t\n\r"))
@@ -81,7 +82,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
         special_tokens=SPECIAL_TOKENS + [f"##{c}" for c in chars],
     )
     scaffold = Tokenizer(models.WordPiece(unk_token=UNK))
-    scaffold.normalizer = normalizers.NFC()
+    scaffold.normalizer = _normalizer()
     scaffold.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     scaffold.train_from_iterator(texts, trainer)
 
@@ -89,7 +90,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
                                            max_input_chars_per_word=100))
     # The special tokens stay plain vocabulary entries, not "added tokens": a record that
     # literally contains "[SEP]" is then read as text, never as a segment boundary.
-    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.normalizer = _normalizer()
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -97,6 +98,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
         special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))],
     )
     return tokenizer
+
+
+def _normalizer():
+    """NFC, then spaces around CJK characters: Chinese, Japanese and Korean text has no
+    spaces between words, so each ideograph is a word of its own (as in BERT), whether or
+    not the text was segmented. Offsets still point into the original text."""
+    from tokenizers import normalizers
+
+    return normalizers.Sequence([normalizers.NFC(), normalizers.BertNormalizer(
+        clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)])
 
 
 def save_tokenizer(tokenizer, out_dir, max_length: int) -> None:
@@ -384,8 +395,14 @@ def save_checkpoint(model, tokenizer, out_dir, bio: list[str], max_length: int, 
     model.save_pretrained(out)
     save_tokenizer(tokenizer, out, max_length)
     write_json(out / LABELS_FILE, list(bio))
-    write_json(out / _CHECKPOINT_CARD, card)
+    write_json(out / CHECKPOINT_CARD, card)
     return out
+
+
+def is_nerlake_checkpoint(path) -> bool:
+    """Is ``path`` a :func:`save_checkpoint` directory (of ``nerlake train`` or ``pretrain``)?"""
+    path = Path(path)
+    return (path / CHECKPOINT_CARD).is_file() and (path / TOKENIZER_FILE).is_file()
 
 
 # ---------------------------------------------------------------------------- ONNX export
@@ -446,7 +463,7 @@ def export_onnx(hf_dir, out_dir, quantize: bool = True, *, opset: int = 17,
     hf = Path(hf_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    card = json.loads((hf / _CHECKPOINT_CARD).read_text(encoding="utf-8"))
+    card = json.loads((hf / CHECKPOINT_CARD).read_text(encoding="utf-8"))
     bio = json.loads((hf / LABELS_FILE).read_text(encoding="utf-8"))
     max_length = card["max_length"]
     model = BertForTokenClassification.from_pretrained(hf, attn_implementation="eager").eval()

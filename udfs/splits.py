@@ -118,6 +118,10 @@ def mixture_fractions(counts: dict[str, int], weights: dict[str, float], total: 
     proportional mode the same weights give the same fractions whenever the weight-1
     dataset is the scarce one; otherwise proportional mode shrinks it instead of repeating
     the other.
+
+    ``mode="fraction"``: a weight is a share of the dataset's own examples: 1.0 all of them
+    once, 0.25 a quarter, 2.0 each twice. "Several corpora in full, then a quarter of each
+    again next to a new one" needs no unit dataset.
     """
     _check_counts(counts)
     unknown = sorted(set(weights) - set(counts))
@@ -154,8 +158,12 @@ def mixture_fractions(counts: dict[str, int], weights: dict[str, float], total: 
                                   f" (the unit); got {units or 'none'}")
             unit = counts[units[0]]
         wanted = {name: w * unit for name, w in used.items()}
+    elif mode == "fraction":
+        if total is not None:
+            raise ConfigError("mixture total: not used in fraction mode (each weight is a share of its own dataset)")
+        wanted = {name: w * counts[name] for name, w in used.items()}
     else:
-        raise ConfigError(f"mixture mode: {mode!r} is not allowed; choose one of proportional, absolute")
+        raise ConfigError(f"mixture mode: {mode!r} is not allowed; choose one of proportional, absolute, fraction")
     return {name: (wanted[name] / counts[name] if name in wanted else 0.0) for name in counts}
 
 

@@ -245,8 +245,13 @@ SHARD_FILES_SCHEMA = pa.schema([("path", pa.string()), ("rows", pa.int64()), ("e
 
 
 def shard_partition(batches: Iterator[pa.RecordBatch], *, tokenizer_dir: str, labels: list[str], out_dir: str,
-                    max_length: int, stride: int) -> Iterator[pa.RecordBatch]:
-    """Rows of ``training_examples`` -> one Parquet shard of tokenised, label-aligned windows."""
+                    max_length: int, stride: int, relabel_json: str = "{}") -> Iterator[pa.RecordBatch]:
+    """Rows of ``training_examples`` -> one Parquet shard of tokenised, label-aligned windows.
+
+    ``relabel_json``: {dataset: {label: trained label or null}} (``schedule.relabel_tables``),
+    applied by the rows' ``dataset`` column. Rows without ``spans`` (plain text, for masked-LM
+    pretraining) give windows labelled all O.
+    """
     import uuid
     from pathlib import Path
 
@@ -256,9 +261,12 @@ def shard_partition(batches: Iterator[pa.RecordBatch], *, tokenizer_dir: str, la
     from .labels import bio_labels
     from .model_dir import TOKENIZER_FILE
     from .modeling import encode_examples
+    from .schedule import relabel_spans
     from .shards import shard_table
 
-    examples = [(r["text"], r["spans"]) for b in batches for r in b.to_pylist()]
+    relabel = json.loads(relabel_json)
+    examples = [(r["text"], relabel_spans(r.get("spans") or [], relabel.get(r.get("dataset"))))
+                for b in batches for r in b.to_pylist()]
     if not examples:
         return
     tokenizer = Tokenizer.from_file(str(Path(tokenizer_dir) / TOKENIZER_FILE))
