@@ -17,6 +17,7 @@ JOBS = {
     "generate-annotations": ("generate_annotations", "ask an LLM to annotate raw passages (answers to llm_responses)"),
     "filter-generated": ("filter_generated", "filter LLM answers into one-type samples and BIO training examples"),
     "augment": ("augment", "augment training data: mention swap and synonym replacement, as <dataset>_aug"),
+    "pretrain": ("pretrain", "masked-LM pretraining on unlabelled text: a base model for train"),
     "train": ("train", "fine-tune a token-classification model through TorchDistributor"),
     "export": ("export", "export a checkpoint to int8 ONNX, gate it on dev F1 and register it"),
     "evaluate": ("evaluate", "strict entity-level F1 of a model or the hybrid pipeline against gold"),

@@ -45,8 +45,8 @@ import pyarrow.parquet as pq
 from .config import ConfigError, from_dict
 from .labels import bio_labels
 from .model_dir import LABELS_FILE, TOKENIZER_FILE, entity_labels_from_bio, write_json
-from .modeling import (DEFAULT_LABEL_MAP, PAD, PRESETS, build_bert, check_examples, encode_examples,
-                       pack_features, save_checkpoint)
+from .modeling import (CHECKPOINT_CARD, DEFAULT_LABEL_MAP, PAD, PRESETS, build_bert, check_examples,
+                       encode_examples, is_nerlake_checkpoint, pack_features, save_checkpoint)
 from .shards import IGNORE_INDEX, shard_table
 
 SCRATCH = "scratch:"
@@ -111,6 +111,8 @@ class TrainConfig:
     name: str = "nerlake-ner"
     version: str = "0.0.1"
     languages: list[str] = field(default_factory=lambda: ["vi"])
+    # card entries of the best model (training data lineage, the schedule, earlier phases)
+    card: dict = field(default_factory=dict)
 
     @property
     def scratch_preset(self) -> str | None:
@@ -230,18 +232,20 @@ def read_result(out_dir, run_id: str) -> dict | None:
     return result if result.get("run_id") == run_id else None
 
 
-def run_with_distributor(distributor, args: dict) -> dict:
-    """``distributor.run(train_main, json)`` (a TorchDistributor), checked on the driver
-    first, with a fresh ``run_id``.
+def run_with_distributor(distributor, args: dict, main=None, parse=None) -> dict:
+    """``distributor.run(main, json)`` (a TorchDistributor; ``main`` defaults to
+    :func:`train_main`, with ``parse`` checking ``args`` on the driver first), with a fresh
+    ``run_id``.
 
     If the call fails but this run's ``result.json`` exists, training finished and only
     the interpreter exit aborted (see the module docstring): the result is returned. Any
     other failure is raised.
     """
+    main, parse = main or train_main, parse or parse_train_args
     args = dict(args, run_id=args.get("run_id") or uuid.uuid4().hex)
-    config = parse_train_args(args)
+    config = parse(args)
     try:
-        result = distributor.run(train_main, json.dumps(args))
+        result = distributor.run(main, json.dumps(args))
     except Exception:
         result = read_result(config.out_dir, config.run_id)
         if result is None:
@@ -381,6 +385,8 @@ class _Run:
                 raise ValueError(f"{config.tokenizer_dir}: the tokenizer has no {PAD} token")
             model = build_bert(config.scratch_preset, tokenizer.get_vocab_size(), self.bio, config.max_length,
                                dropout=config.dropout, seed=config.seed)
+        elif is_nerlake_checkpoint(config.model):
+            model, tokenizer, pad_id = self._load_nerlake_checkpoint(Path(config.model))
         else:
             from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -396,21 +402,54 @@ class _Run:
                 label2id={tag: i for i, tag in enumerate(self.bio)}, ignore_mismatched_sizes=True)
         return model.to(self.env.device), tokenizer, pad_id
 
+    def _load_nerlake_checkpoint(self, path: Path):
+        """A ``nerlake pretrain`` (masked-LM) or ``nerlake train`` (e.g. an earlier phase)
+        output: its encoder, a token-classification head for this run's labels (the old
+        head is kept only when it was trained for exactly these labels) and its tokenizer."""
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import BertForTokenClassification
+
+        config = self.config
+        tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        pad_id = tokenizer.token_to_id(PAD)
+        if pad_id is None:
+            raise ValueError(f"{path}: the tokenizer has no {PAD} token")
+        old_bio = json.loads((path / LABELS_FILE).read_text(encoding="utf-8")) if (path / LABELS_FILE).is_file() else None
+        model = BertForTokenClassification.from_pretrained(
+            path, num_labels=len(self.bio), id2label=dict(enumerate(self.bio)),
+            label2id={tag: i for i, tag in enumerate(self.bio)}, ignore_mismatched_sizes=True,
+            attn_implementation="eager", hidden_dropout_prob=config.dropout,
+            attention_probs_dropout_prob=config.dropout)
+        if old_bio != self.bio:  # same size, other labels: the old head would mislead
+            torch.manual_seed(config.seed)
+            model.classifier.reset_parameters()
+        return model, tokenizer, pad_id
+
+    def _source_card(self) -> dict:
+        path = Path(self.config.model)
+        if self.config.scratch_preset or not is_nerlake_checkpoint(path):
+            return {}
+        return json.loads((path / CHECKPOINT_CARD).read_text(encoding="utf-8"))
+
     def _save_best(self, model, tokenizer, history: list[dict]) -> None:
         """Rank 0: the model to out_dir/best, replacing the previous best whole."""
         config = self.config
         tmp = self.out / f"{BEST_DIR}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
+        source = self._source_card()
         card = {
             "name": config.name, "version": config.version, "languages": list(config.languages),
             "labels": list(config.labels), "training_data": f"shards {', '.join(config.train_shards)}",
             "metrics": {"dev_entity_f1": history[-1]["dev_f1"]}, "created_at": "",
             "max_length": config.max_length, "quantized": False,
-            "base_model": config.model if not config.scratch_preset else f"bert-{config.scratch_preset} from scratch",
+            "base_model": (f"bert-{config.scratch_preset} from scratch" if config.scratch_preset
+                           else source.get("base_model", config.model)),
             "label_map": dict(DEFAULT_LABEL_MAP), "training": {"history": history},
+            **config.card,
         }
-        if config.scratch_preset:
-            card.update(preset=config.scratch_preset, vocab_size=tokenizer.get_vocab_size())
+        if config.scratch_preset or source:
+            card.update(preset=config.scratch_preset or source.get("preset"), vocab_size=tokenizer.get_vocab_size())
             save_checkpoint(model, tokenizer, tmp, self.bio, config.max_length, card)
         else:
             model.save_pretrained(tmp)
