@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", required=True)
     p.add_argument("--dev", help="DATASET[:SPLIT] in training_examples for the F1 gate (split default dev)")
     p.add_argument("--max-f1-drop", type=float, default=0.5, help="F1 points int8 may lose against fp32")
+    p.add_argument("--label-level", choices=["standard", "core"], default="standard",
+                   help="label level of the --dev gold (core: PER/LOC/ORG models)")
     p.add_argument("--no-register", action="store_true")
     p.add_argument("--lake", help="lake root (overrides lake.root)")
     add_config_arguments(p)
@@ -108,8 +110,9 @@ def run_export(cfg, args, spark=None) -> dict:
             with tempfile.TemporaryDirectory(prefix="nerlake-fp32-") as tmp:
                 fp32 = export_onnx(args.checkpoint, Path(tmp) / "fp32", quantize=False)
                 _set_card(fp32, args.name, args.version + "+fp32")
-                f1_fp32 = run_evaluate(cfg, str(fp32), args.dev, None, spark=spark)["micro"]["f1"]
-            f1_int8 = run_evaluate(cfg, str(out), args.dev, None, spark=spark)["micro"]["f1"]
+                f1_fp32 = run_evaluate(cfg, str(fp32), args.dev, None, spark=spark,
+                                       label_level=args.label_level)["micro"]["f1"]
+            f1_int8 = run_evaluate(cfg, str(out), args.dev, None, spark=spark, label_level=args.label_level)["micro"]["f1"]
             drop = 100 * (f1_fp32 - f1_int8)
             metrics.update(dev=args.dev, dev_f1_fp32=f1_fp32, dev_f1_int8=f1_int8, int8_f1_drop_points=drop)
             if drop > args.max_f1_drop:

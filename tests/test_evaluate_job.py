@@ -38,3 +38,19 @@ def test_missing_gold_is_a_config_error(spark, test_model_dir, tmp_path):
     cfg = load_config(overrides=[f"lake.root={tmp_path}"])
     with pytest.raises(ConfigError, match="training_examples"):
         run_evaluate(cfg, str(test_model_dir), "nope:dev", None, spark=spark)
+
+
+def test_core_label_level_scores_gold_mapped_to_per_loc_org(spark, test_model_dir, tmp_path):
+    from nerlake.jobs.ingest import run_ingest
+
+    cfg = load_config(overrides=[f"lake.root={tmp_path}", "extract.progress=false"])
+    run_ingest(cfg, [], [], sample=200, sample_seed=3, spark=spark)
+    standard = run_evaluate(cfg, str(test_model_dir), "vi_generated", None, spark=spark)
+    core = run_evaluate(cfg, str(test_model_dir), "vi_generated", None, spark=spark, label_level="core")
+    with_gold = lambda r: {t for t, s in r["per_type"].items() if s["support"]}  # noqa: E731
+    assert with_gold(core) == {"PER", "LOC", "ORG"} < with_gold(standard)
+    assert core["label_level"] == "core" and core["documents"] == standard["documents"]
+    for label in ("PER", "LOC", "ORG"):  # the core types' own gold is unchanged
+        assert core["per_type"][label]["support"] == standard["per_type"][label]["support"]
+    with pytest.raises(ConfigError, match="needs --gold"):
+        run_evaluate(cfg, str(test_model_dir), None, "x.parquet", spark=spark, label_level="core")
