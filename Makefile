@@ -12,12 +12,13 @@ RECORDS ?= 10000
 SAMPLE  ?= data/sample.parquet
 LAKE    ?= ./lakehouse
 
-.PHONY: demo test install install-dev check-java bench models clean help
+.PHONY: demo test install install-dev check-java bench models multi-core vi-domain clean help
 
 help:
 	@echo "make demo   install nerlake and run the nightly job on $(RECORDS) generated records"
 	@echo "make test   install nerlake with the train and dev extras and run the test suite"
 	@echo "make bench  run the benchmark scripts (JSON on stdout)"
+	@echo "make models retrain the shipped models (multi-core, vi-domain) from ../shared/data"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,30 @@ demo: install check-java
 
 test: install-dev check-java
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# --- shipped models: one recipe each (needs ../shared/data; each <= 45 min on 2 cores) ---
+DATA_ROOT   ?= ../shared/data
+RECIPE_LAKE ?= ./lakehouse-recipes
+RUNS        ?= ./runs
+NERLAKE     := $(VENV)/bin/nerlake
+UNER_TRAIN  := uner_zh_gsd uner_zh_gsdsimp uner_hr_set uner_da_ddt uner_pt_bosque uner_sr_set uner_sk_snk uner_sv_talbanken
+UNER_ALL    := $(UNER_TRAIN) uner_en_ewt
+
+models: multi-core vi-domain
+
+multi-core: install-dev check-java
+	rm -rf $(RUNS)/multi-core models/multi-core
+	$(NERLAKE) ingest $(foreach d,$(UNER_ALL) btc wikigold,--dataset $(d)) --sample 8000 --data-root $(DATA_ROOT) --lake $(RECIPE_LAKE)
+	$(NERLAKE) train --schedule conf/recipes/multi-core.yaml --out $(RUNS)/multi-core --threads 1 --lake $(RECIPE_LAKE)
+	$(NERLAKE) export --checkpoint $(RUNS)/multi-core/low-resource/best --out models/multi-core --name multi-core \
+	  --version 0.1.0 --dev uner_pt_bosque --label-level core --lake $(RECIPE_LAKE)
+	$(NERLAKE) evaluate --model models/multi-core $(foreach d,$(UNER_ALL) vi_generated,--gold $(d)) --label-level core \
+	  --write-card --lake $(RECIPE_LAKE)
+
+vi-domain: install-dev
+	rm -rf models/vi-domain
+	$(NERLAKE) build-model --out models/vi-domain --records 30000 --preset small --steps 1500 --batch-size 32 \
+	  --lr 5e-4 --threads 1
 
 bench: install-dev check-java
 	$(PY) bench/extract_throughput.py --records 5000

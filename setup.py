@@ -58,7 +58,7 @@ setup(
         "nerlake.models": "models",
     },
     package_data={
-        "nerlake.conf": ["*.yaml", "rules/*.yaml", "gazetteers/*.txt", "label_maps/*.yaml"],
+        "nerlake.conf": ["*.yaml", "rules/*.yaml", "gazetteers/*.txt", "label_maps/*.yaml", "recipes/*.yaml"],
         "nerlake.udfs": ["generator_data/*"],
         "nerlake.models": ["*/*.onnx", "*/*.json", "*/*.md"],
     },

@@ -78,8 +78,10 @@ class ExtractConfig:
 
 @dataclass
 class ModelConfig:
-    path: str | None = None  # a model directory; null: model.name from the registry, else the packaged default
-    name: str | None = None  # a model in the lake's models registry (nerlake export registers them)
+    path: str | None = None  # a model directory; wins over name
+    # a model in the lake's models registry (nerlake export registers them), else the packaged
+    # model of that name (models/<name>); null: the packaged default, vi-domain
+    name: str | None = None
     version: str = "latest"  # "latest" or a pinned version of model.name
 
 

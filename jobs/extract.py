@@ -83,18 +83,38 @@ def resolve_config(args) -> JobConfig:
     return cfg
 
 
+def packaged_models() -> dict[str, Path]:
+    """The models shipped inside the package (``models/<name>``), by name."""
+    root = resources.files("nerlake.models")
+    return {p.name: Path(str(p)) for p in root.iterdir() if p.is_dir() and (p / "model_card.json").is_file()}
+
+
+def model_by_name(lake_root: str, name: str, version: str) -> Path:
+    """``name`` from the lake's models registry; if it has no such name, the packaged model
+    of that name (a model a user registers under a packaged name takes over)."""
+    from .export import lookup_model, registry_rows
+
+    root = lake.table_uri(lake_root, "").rstrip("/")
+    packaged = packaged_models()
+    if name in packaged and not any(r["name"] == name for r in registry_rows(root)):
+        shipped = json.loads((packaged[name] / "model_card.json").read_text(encoding="utf-8"))["version"]
+        if version not in ("latest", shipped):
+            raise ConfigError(f"model.version: the packaged {name} is version {shipped}, not {version!r}, and "
+                              f"the registry under {lake_root} has no {name}")
+        return packaged[name]
+    try:
+        return Path(lookup_model(root, name, version)["path"])
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (packaged models: {', '.join(sorted(packaged))})") from None
+
+
 def resolve_model_dir(cfg: JobConfig) -> str | None:
     if not cfg.extract.ner:
         return None
     if cfg.model.path:
         path = Path(cfg.model.path).expanduser()
-    elif cfg.model.name:
-        from .export import lookup_model
-
-        path = Path(lookup_model(lake.table_uri(cfg.lake.root, "").rstrip("/"), cfg.model.name,
-                                 cfg.model.version)["path"])
     else:
-        path = Path(str(resources.files("nerlake.models") / DEFAULT_MODEL))
+        path = model_by_name(cfg.lake.root, cfg.model.name or DEFAULT_MODEL, cfg.model.version)
     from ..udfs.model_dir import ModelDir  # validates the directory contract on the driver, before Spark
 
     card = ModelDir.load(path)

@@ -77,3 +77,64 @@ def test_latest_version_ordering():
     assert max(versions, key=key) == "v2"
     assert sorted(["1.0.0", "1.0.0-rc1", "0.2.0", "1.10.0", "1.9.3"], key=key) == [
         "0.2.0", "1.0.0-rc1", "1.0.0", "1.9.3", "1.10.0"]
+
+
+def test_phase_schedule_core_then_standard_labels(trained):
+    cfg, _, tmp = trained
+    schedule = tmp / "schedule.yaml"
+    schedule.write_text(
+        "name: phased\nmodel: scratch:tiny\nbatch_size: 8\nmax_length: 64\nvocab_size: 400\n"
+        "phases:\n"
+        "  - {name: core, datasets: {vi_generated: 1.0}, label_level: core, epochs: 1, max_steps_per_epoch: 2}\n"
+        "  - {name: full, datasets: {vi_generated: 1.0}, epochs: 1, lr: 0.0002, max_steps_per_epoch: 2}\n",
+        encoding="utf-8")
+    result = run_train(cfg, build_parser().parse_args([
+        "--schedule", str(schedule), "--out", str(tmp / "phased"), "--num-processes", "2",
+        "--export", str(tmp / "phased-model")]))
+    core, full = result["phases"]
+    assert set(core["labels"]) == {"PER", "ORG", "LOC"} and "PHONE" in full["labels"]
+    assert result["best_dir"] == str(tmp / "phased" / "full" / "best") and result["world_size"] == 2
+    card = ModelDir.load(tmp / "phased-model").card
+    assert [p["phase"] for p in card["phases"]] == ["core"] and card["schedule"]["phases"][1]["name"] == "full"
+    assert "phase core (core labels): vi_generated=1" in card["training_data"]
+
+
+def test_pretrain_then_train_from_the_pretrained_encoder(trained):
+    from nerlake.jobs.pretrain import build_parser as pretrain_parser
+    from nerlake.jobs.pretrain import run_pretrain
+
+    cfg, _, tmp = trained
+    texts = tmp / "texts.txt"
+    texts.write_text("Khách hàng ở Hà Nội gọi tổng đài\n\nĐơn hàng giao tới Đà Nẵng\n", encoding="utf-8")
+    pretrained = run_pretrain(cfg, pretrain_parser().parse_args([
+        "--dataset", "vi_generated", "--text", str(texts), "--out", str(tmp / "pre"), "--preset", "tiny",
+        "--steps", "4", "--batch-size", "8", "--vocab-size", "400", "--max-length", "64"]))
+    assert pretrained["steps"] == 4 and pretrained["world_size"] == 2 and pretrained["texts"] > 2
+    assert pretrained["history"][-1]["mlm_loss"] > 0
+    result = run_train(cfg, build_parser().parse_args([
+        "--dataset", "vi_generated", "--model", pretrained["best_dir"], "--out", str(tmp / "from-pre"),
+        "--epochs", "1", "--max-steps-per-epoch", "2", "--batch-size", "8", "--max-length", "64",
+        "--export", str(tmp / "from-pre-model")]))
+    from safetensors.torch import load_file
+
+    mlm = load_file(str(tmp / "pre" / "best" / "model.safetensors"))
+    tuned = load_file(str(tmp / "from-pre" / "train" / "best" / "model.safetensors"))
+    key = "bert.embeddings.word_embeddings.weight"
+    # two small steps from the pretrained encoder, not from a fresh init (std 0.02)
+    assert float((mlm[key] - tuned[key]).abs().max()) < 0.01
+    assert ModelDir.load(tmp / "from-pre-model").card["base_model"].startswith("bert-tiny pretrained")
+    assert result["export_dir"] == str(tmp / "from-pre-model")
+
+
+def test_model_names_resolve_to_the_registry_then_the_packaged_models(tmp_path):
+    from nerlake.jobs.extract import model_by_name, packaged_models
+
+    shipped = packaged_models()
+    assert {"vi-domain", "multi-core"} <= set(shipped)
+    for name, path in shipped.items():
+        assert model_by_name(str(tmp_path), name, "latest") == path
+        assert ModelDir.load(path).name == name
+    with pytest.raises(ConfigError, match="packaged vi-domain is version"):
+        model_by_name(str(tmp_path), "vi-domain", "9.9.9")
+    with pytest.raises(ConfigError, match="packaged models: .*multi-core"):
+        model_by_name(str(tmp_path), "nope", "latest")
