@@ -65,10 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_TOP_LEVEL_FLAGS = {"model": "model", "batch_size": "batch_size", "max_length": "max_length",
-                    "o_weight": "o_weight", "vocab_size": "vocab_size", "seed": "seed", "name": "name",
-                    "version": "version"}
-_PHASE_FLAGS = {"epochs": "epochs", "lr": "lr", "max_steps_per_epoch": "max_steps_per_epoch"}
+# flags named like the schedule's keys: top-level ones, and those applied to every phase
+_TOP_LEVEL_FLAGS = ("model", "batch_size", "max_length", "o_weight", "vocab_size", "seed", "name", "version")
+_PHASE_FLAGS = ("epochs", "lr", "max_steps_per_epoch")
 
 
 def parse_weights(specs: list[str]) -> dict[str, float]:
@@ -85,8 +84,8 @@ def parse_weights(specs: list[str]) -> dict[str, float]:
 def schedule_from_args(args) -> Schedule:
     """The schedule of ``--schedule`` with the flags given on the command line applied, or
     a one-phase schedule of ``--dataset``."""
-    top = {key: getattr(args, flag) for flag, key in _TOP_LEVEL_FLAGS.items() if getattr(args, flag) is not None}
-    per_phase = {key: getattr(args, flag) for flag, key in _PHASE_FLAGS.items() if getattr(args, flag) is not None}
+    top = {key: getattr(args, key) for key in _TOP_LEVEL_FLAGS if getattr(args, key) is not None}
+    per_phase = {key: getattr(args, key) for key in _PHASE_FLAGS if getattr(args, key) is not None}
     if args.schedule:
         if args.dataset:
             raise ConfigError("give --schedule or --dataset, not both (a schedule names its datasets per phase)")

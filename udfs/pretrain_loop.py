@@ -30,9 +30,10 @@ import numpy as np
 from .config import ConfigError, from_dict
 from .model_dir import TOKENIZER_FILE, write_json
 from .modeling import CHECKPOINT_CARD, CLS, MASK, PAD, PRESETS, SEP, SPECIAL_TOKENS, save_tokenizer
-from .train_loop import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_FILE, RESULT_FILE, _Distributed, _replace_dir
+from .shards import IGNORE_INDEX
+from .train_loop import (BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_FILE, RESULT_FILE, _Distributed, _replace_dir,
+                         save_state)
 
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -165,7 +166,8 @@ def _pretrain(config: PretrainConfig, env) -> dict:
     while step < config.steps:
         epoch += 1
         data.set_epoch(epoch)
-        # every rank must take the same number of steps: stop the epoch at the shortest rank's end
+        # every rank must take the same number of steps: stop the epoch at the shortest rank's
+        # end (files move between ranks from epoch to epoch, so this is asked per epoch)
         per_rank = min(data.rank_rows(r) for r in range(env.world_size)) // config.batch_size
         if per_rank == 0:
             raise ValueError(f"a rank has fewer than batch_size={config.batch_size} rows: write more text or "
@@ -197,7 +199,7 @@ def _pretrain(config: PretrainConfig, env) -> dict:
                     print(f"[nerlake.pretrain] step {step}/{config.steps} mlm loss {loss:.4f} "
                           f"lr {scheduler.get_last_lr()[0]:.2e}", flush=True)
             if env.is_main and (step % config.save_every == 0 or step == config.steps):
-                _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                          "scheduler": scheduler.state_dict(), "step": step, "history": history,
                                          "preset": config.preset, "vocab_size": vocab_size})
     result = {"steps": step, "best_dir": str(out / BEST_DIR), "history": history, "world_size": env.world_size,
@@ -219,12 +221,3 @@ def _pretrain(config: PretrainConfig, env) -> dict:
         os.replace(out / f"{RESULT_FILE}.tmp", out / RESULT_FILE)
     env.barrier()
     return result
-
-
-def _save_state(path: Path, state: dict) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)

@@ -475,14 +475,7 @@ class _Run:
         return state
 
     def _save_checkpoint(self, state: dict) -> None:
-        """Rank 0; written aside then renamed, so a crash never leaves half a checkpoint."""
-        import torch
-
-        path = self._checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        save_state(self._checkpoint_path(), state)
 
     # -- training
 
@@ -612,6 +605,16 @@ class _Run:
                     counts += entity_counts(pred_row[scored], gold_row[scored], self.bio)
         model.train()
         return counts
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Rank 0's training state; written aside then renamed, so a crash never leaves half a checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 def weighted_token_loss(logits, labels, class_weights):
