@@ -11,9 +11,9 @@ import pytest
 from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.phone import PhoneSettings
 from nerlake.udfs.rules.common import (CueWords, WordsBefore, class_first, format_decimal, has_digit, has_long_number,
-                                       load_rule_settings, lower_same_length, parse_number, phrases_pattern,
-                                       prefix_pattern, remember_recent, strip_accents, typed_without_accents,
-                                       with_unaccented_spellings, words_after)
+                                       load_rule_settings, parse_number, per_record, phrases_pattern, prefix_pattern,
+                                       strip_accents, typed_without_accents, with_unaccented_spellings, words_after)
+from nerlake.udfs.textnorm import make_doc
 
 
 @dataclass
@@ -138,32 +138,20 @@ def test_record_gates(text, digit, long_number):
     assert has_digit(text) is digit and has_long_number(text) is long_number
 
 
-def test_remember_recent_computes_once_per_text_object():
+def test_per_record_computes_a_fact_once_per_document():
     calls = []
-    length = remember_recent(lambda text: calls.append(text) or len(text))
-    first, second = "a" * 3, "b" * 4
+
+    def length(text):
+        calls.append(text)
+        return len(text)
+
+    record_length = per_record(length)
+    first, second = make_doc("Hoà"), make_doc("abcd")
     # extract: one record after the other; extract_many: each extractor over a whole block
-    assert [length(first), length(first), length(second), length(first), length(second)] == [3, 3, 4, 3, 4]
-    assert calls == [first, second]
-    equal_but_another_object = "".join(["a"] * 3)
-    assert length(equal_but_another_object) == 3 and calls[-1] is equal_but_another_object
-
-
-def test_remember_recent_forgets_past_its_bound(monkeypatch):
-    import nerlake.udfs.rules.common as common
-
-    monkeypatch.setattr(common, "_REMEMBERED_CHARS", 10)
-    calls = []
-    length = remember_recent(lambda text: calls.append(text) or len(text))
-    texts = ["".join(["x"] * 4) for _ in range(4)]  # 16 characters in all
-    assert [length(t) for t in texts] == [4] * 4
-    assert [length(t) for t in texts] == [4] * 4
-    assert len(calls) > len(texts)  # some were forgotten and computed again
-
-
-@pytest.mark.parametrize("text, expected", [("Hôm QUA", "hôm qua"), ("İstanbul Hà Nội", "İstanbul hà nội"), ("", "")])
-def test_lower_same_length(text, expected):
-    assert lower_same_length(text) == expected and len(lower_same_length(text)) == len(text)
+    assert [record_length(d) for d in (first, first, second, first, second)] == [3, 3, 4, 3, 4]
+    assert calls == ["Hòa", "abcd"]  # asked about the normalised text, once per document
+    assert record_length(make_doc("Hoà")) == 3 and len(calls) == 3  # another record: asked again
+    assert record_length.__name__ == "record_length"
 
 
 @pytest.mark.parametrize("regex, rewritten", [

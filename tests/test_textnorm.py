@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerlake.udfs.textnorm import fold, make_doc, modern_tone_marks
+from nerlake.udfs.textnorm import fold, lower_same_length, make_doc, modern_tone_marks
 
 
 @pytest.mark.parametrize("old, new", [
@@ -34,6 +34,17 @@ def test_old_and_new_spellings_match_after_normalisation():
 ])
 def test_fold_strips_diacritics_and_case(text, folded):
     assert fold(text) == folded
+
+
+@pytest.mark.parametrize("text, expected", [("Hôm QUA", "hôm qua"), ("İstanbul Hà Nội", "İstanbul hà nội"), ("", "")])
+def test_lower_same_length(text, expected):
+    assert lower_same_length(text) == expected and len(lower_same_length(text)) == len(text)
+
+
+def test_doc_lower_is_the_normalised_text_lower_cased_in_place():
+    doc = make_doc(unicodedata.normalize("NFD", "Hoà BÌNH İ"))
+    assert doc.lower == "hòa bình İ" and len(doc.lower) == len(doc.norm)
+    assert doc.lower is doc.lower  # made once per record
 
 
 def test_decomposed_input_maps_back_to_original_offsets():

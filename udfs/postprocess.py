@@ -23,7 +23,7 @@ import yaml
 from .config import ConfigError, from_dict
 from .labels import LABELS
 from .spans import Span
-from .textnorm import fold, modern_tone_marks
+from .textnorm import fold, lower_same_length, modern_tone_marks
 
 _HSPACE = " \t\u00a0"  # gaps a name or an address may span: never a line break
 _MAX_GAP = 3  # longest run of spaces between two syllables of one name
@@ -42,14 +42,6 @@ _SENTENCE_OPENERS = ".!?:;…\n\"'“‘(-–—•*"  # what may come right bef
 def is_word_char(c: str) -> bool:
     """Letters, digits and combining marks: what a syllable or a number is made of."""
     return c.isalnum() or (not c.isascii() and unicodedata.category(c)[0] == "M")
-
-
-def lower_same_length(text: str) -> str:
-    """Lower-case, one character for one (a few characters lower-case to two; they stay)."""
-    low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 def _fold_table() -> dict[int, str]:

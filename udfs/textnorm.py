@@ -64,6 +64,15 @@ def fold(text: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
+def lower_same_length(text: str) -> str:
+    """``text.lower()`` with one character for one, so that offsets carry over: a character
+    whose lower case is longer ("İ" -> "i̇") is left as it is."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
 @dataclass
 class Doc:
     """One record's text as the rules see it. Build with :func:`make_doc`."""
@@ -74,12 +83,25 @@ class Doc:
     # norm index -> original index; None when NFC did not change the length (the usual case)
     _index: list[int] | None = field(default=None, repr=False)
     _folded: str | None = field(default=None, repr=False)
+    _lower: str | None = field(default=None, repr=False)
+    # Answers about this record that several rules ask (``rules.common.per_record``): kept
+    # here, they are computed once per record and dropped with it.
+    facts: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def folded(self) -> str:
         if self._folded is None:
             self._folded = fold(self.norm)
         return self._folded
+
+    @property
+    def lower(self) -> str:
+        """``norm`` lower-cased one character for one (``lower_same_length``): words are
+        matched on it case-insensitively, far cheaper for Aho-Corasick automata than adding
+        every spelling; several rules search it, so it is made once per record."""
+        if self._lower is None:
+            self._lower = lower_same_length(self.norm)
+        return self._lower
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) range of ``norm`` to the original text.

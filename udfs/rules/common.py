@@ -7,8 +7,8 @@
 - fast regexes from word lists (``phrases_pattern``, ``prefix_pattern``, ``char_class``);
 - reading numbers as written in Vietnamese or English (``NUMBER``, ``parse_number``);
 - records typed without diacritics (``typed_without_accents``, ``fold_vocab``);
-- cheap per-record gates (``has_digit``, ``has_long_number``), remembered for the records
-  being processed, since every extractor of a RuleSet asks them about the same texts.
+- cheap per-record gates (``record_has_digit``, ``record_has_long_number``), computed
+  once per record (``per_record``), since every extractor of a RuleSet asks them.
 """
 from __future__ import annotations
 
@@ -78,45 +78,20 @@ def _read_rule_yaml(name: str, conf_path, key: str) -> tuple[dict, str]:
 # --- per-record gates -----------------------------------------------------------------
 
 
-# How many texts, and characters of text, the per-record gates keep answers for: a block of
-# ``RuleSet.extract_many`` (512 records), not more: texts kept alive longer than needed cost
-# CPU cache, their memory is not reused for the next records.
-_REMEMBERED_TEXTS = 520
-_REMEMBERED_CHARS = 1_000_000
+def per_record(fact):
+    """``fact(doc.norm)`` as a function of the Doc, computed once per record and kept in
+    ``doc.facts``: the extractors of a RuleSet all ask the same few facts about a record,
+    one after the other or each over a block of records in turn."""
+    def ask(doc):
+        try:
+            return doc.facts[fact]
+        except KeyError:
+            answer = doc.facts[fact] = fact(doc.norm)
+            return answer
 
-
-def remember_recent(fn):
-    """``fn(text)`` remembered for the text objects it was asked about recently.
-
-    The extractors of a RuleSet all ask the same facts about a record's ``doc.norm``: one
-    after the other (``RuleSet.extract``), or each over a whole batch of records in turn
-    (``RuleSet.extract_many``); a fact is then computed once per record. Entries are keyed
-    by identity (no hashing of the text; the entry holds the text, so its id is not reused
-    while it is remembered) and all dropped once there are ``_REMEMBERED_TEXTS`` of them or
-    they hold ``_REMEMBERED_CHARS`` characters.
-    """
-    answers: dict[int, tuple[str, object]] = {}
-    held = 0
-    last = (None, None)  # the latest answer: what RuleSet.extract asks for again
-
-    def remembered(text: str):
-        nonlocal held, last
-        if last[0] is text:
-            return last[1]
-        entry = answers.get(id(text))
-        if entry is None or entry[0] is not text:
-            entry = (text, fn(text))
-            held += len(text)
-            if held > _REMEMBERED_CHARS or len(answers) >= _REMEMBERED_TEXTS:
-                answers.clear()
-                held = len(text)
-            answers[id(text)] = entry
-        last = entry
-        return entry[1]
-
-    remembered.__doc__ = fn.__doc__
-    remembered.__name__ = fn.__name__
-    return remembered
+    ask.__doc__ = fact.__doc__
+    ask.__name__ = f"record_{fact.__name__}"
+    return ask
 
 
 _DIGIT = re.compile(r"[0-9]")
@@ -127,27 +102,18 @@ _DIGIT = re.compile(r"[0-9]")
 _LONG_NUMBER = re.compile(r"[0-9](?:[ .\-()+]{0,4}[0-9]){6}")
 
 
-@remember_recent
 def has_digit(text: str) -> bool:
     """Does ``text`` hold an ASCII digit (what every number-led rule starts from)?"""
     return _DIGIT.search(text) is not None
 
 
-@remember_recent
 def has_long_number(text: str) -> bool:
     """Does ``text`` hold a run of 7+ digits in groups (a possible phone, ID or code)?"""
     return _LONG_NUMBER.search(text) is not None
 
 
-@remember_recent
-def lower_same_length(text: str) -> str:
-    """``text.lower()`` with one character for one, so that offsets carry over: a character
-    whose lower case is longer ("İ" -> "i̇") is left as it is. Matching words on it is case-
-    insensitive and, for Aho-Corasick automata, far cheaper than adding every spelling."""
-    low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+record_has_digit = per_record(has_digit)
+record_has_long_number = per_record(has_long_number)
 
 
 # --- cue words ------------------------------------------------------------------------
@@ -411,11 +377,13 @@ _VIETNAMESE_ACCENTED = re.compile(
 )
 
 
-@remember_recent
 def typed_without_accents(text: str) -> bool:
     """True for a record with no Vietnamese diacritic at all ("hom qua em chuyen 500k"):
     its words are read with the vocabulary stripped of accents."""
     return text.isascii() or _VIETNAMESE_ACCENTED.search(text) is None
+
+
+record_typed_without_accents = per_record(typed_without_accents)
 
 
 class AccentAwareExtractor:
@@ -431,7 +399,7 @@ class AccentAwareExtractor:
         self._plain = plain
 
     def extract(self, doc) -> list:
-        return (self._plain if typed_without_accents(doc.norm) else self._accented).extract(doc)
+        return (self._plain if record_typed_without_accents(doc) else self._accented).extract(doc)
 
 
 def strip_accents(text: str) -> str:

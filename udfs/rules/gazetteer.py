@@ -22,7 +22,7 @@ from ..labels import LABELS
 from ..spans import Span
 from ..textnorm import Doc, fold, make_doc
 from .base import register_rule
-from .common import load_rule_settings, lower_same_length
+from .common import load_rule_settings
 
 NAME = "gazetteer"
 # What \w matches besides letters and digits, and the combining marks: a hit next to one of
@@ -183,7 +183,7 @@ class GazetteerExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         norm = doc.norm
-        haystack = lower_same_length(norm)  # the temporal rule searches it too: made once per record
+        haystack = doc.lower  # the temporal rule searches it too: made once per record
         hits = []
         size = len(norm)
         for last, (length, entries) in self._automaton.iter(haystack):

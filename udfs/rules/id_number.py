@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, has_long_number, load_rule_settings
+from .common import COMBINING_MARKS, CueWords, record_has_long_number, load_rule_settings
 
 NAME = "id_number"
 
@@ -85,7 +85,7 @@ class IdNumberExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
-        if not has_long_number(text):
+        if not record_has_long_number(doc):
             return []  # most records: no run of 9 digits
         spans = []
         for m in _CANDIDATE.finditer(text):

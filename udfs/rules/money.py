@@ -18,7 +18,7 @@ from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
 from .common import (DIGIT_START, NUMBER, NUMBER_END, NUMBER_REST, AccentAwareExtractor, WordsBefore, char_class,
-                     fold_vocab, format_decimal, has_digit, load_rule_settings, parse_number, phrases_pattern,
+                     fold_vocab, format_decimal, record_has_digit, load_rule_settings, parse_number, phrases_pattern,
                      prefix_pattern, words_after)
 
 _SPACED_K = re.compile(r"[0-9]\s+[kK]$")  # chat "k" alone is also "không" (no)
@@ -113,9 +113,9 @@ class _MoneyGrammar:
         self._amount = lru_cache(maxsize=4096)(self._read_amount)
 
     def extract(self, doc: Doc) -> list[Span]:
-        text = doc.norm
-        if not has_digit(text):
+        if not record_has_digit(doc):
             return []
+        text = doc.norm
         spans = []
         for m in self._pattern.finditer(text):
             for start, end, value, code, score in self._read(text, m):

@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, class_first, has_long_number, load_rule_settings
+from .common import COMBINING_MARKS, CueWords, class_first, record_has_long_number, load_rule_settings
 
 NAME = "order_code"
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -192,7 +192,7 @@ class OrderCodeExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
-        if self._needs_long_number and not has_long_number(text):
+        if self._needs_long_number and not record_has_long_number(doc):
             return []
         if self._prefilter is not None and not self._prefilter.search(text):
             return []

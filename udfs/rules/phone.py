@@ -22,7 +22,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, has_long_number, load_rule_settings
+from .common import COMBINING_MARKS, CueWords, record_has_long_number, load_rule_settings
 
 NAME = "phone"
 
@@ -123,7 +123,7 @@ class PhoneExtractor:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
-        if not has_long_number(text):
+        if not record_has_long_number(doc):
             return []  # most records: no run of 7 digits
         spans = []
         for run in _RUN.finditer(text):

@@ -59,8 +59,8 @@ class RuleSet:
     ``extract_many`` per batch of records (faster, same result)."""
 
     # Records that each extractor processes in turn in ``extract_many``: enough to keep
-    # its working set in the CPU caches, few enough for the per-record gates to remember
-    # their answers across the block (keep common._REMEMBERED_TEXTS above it).
+    # its working set in the CPU caches, few enough for the block's documents (and the
+    # facts kept on them) to stay in the caches too.
     BLOCK_RECORDS = 512
 
     def __init__(self, extractors, overlap_priority):

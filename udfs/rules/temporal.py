@@ -47,9 +47,8 @@ import ahocorasick
 from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
-from .common import (AccentAwareExtractor, WordsBefore, char_class, fold_vocab, format_decimal, has_digit,
-                     load_rule_settings, lower_same_length, phrases_pattern, prefix_pattern, with_unaccented_spellings,
-                     words_after)
+from .common import (AccentAwareExtractor, WordsBefore, char_class, fold_vocab, format_decimal, load_rule_settings,
+                     phrases_pattern, prefix_pattern, record_has_digit, with_unaccented_spellings, words_after)
 
 _UNITS = ("Y", "M", "W", "D", "H", "MIN", "S")
 
@@ -613,7 +612,7 @@ class _TemporalGrammar:
         text = doc.norm
         ref = doc.ref_date
         atoms = []
-        pos = 0 if has_digit(text) else len(text)
+        pos = 0 if record_has_digit(doc) else len(text)
         while (m := self._digit_scanner.search(text, pos)) is not None:
             atom = self._read(m.lastgroup, text, m.start(), m.end(), ref)
             if atom is None:
@@ -621,7 +620,7 @@ class _TemporalGrammar:
             else:
                 atoms.append(atom)
                 pos = m.end()
-        word_atoms = self._word_atoms(text, ref)
+        word_atoms = self._word_atoms(text, doc.lower, ref)
         if word_atoms:
             atoms = _without_overlaps(atoms + word_atoms)
         if not atoms:
@@ -648,11 +647,10 @@ class _TemporalGrammar:
                 return None
         return self._handlers[kind](m, text, start, end, ref)
 
-    def _word_atoms(self, text: str, ref) -> list[_Atom]:
+    def _word_atoms(self, text: str, low: str, ref) -> list[_Atom]:
         atoms = []
         taken = 0
         size = len(text)
-        low = lower_same_length(text)
         for last, (length, spellings) in self._anchors.iter(low):
             start = last - length + 1
             if start < taken or (start and text[start - 1].isalnum()) or (last + 1 < size and text[last + 1].isalnum()):
