@@ -131,6 +131,30 @@ def test_extract_many_counts_a_failing_extractor_per_record():
     assert rs.error_counts == {"broken": 3}
 
 
+class _Interrupting:
+    name, labels = "interrupting", ("EMAIL",)
+
+    def extract(self, doc):
+        raise KeyboardInterrupt  # not an extractor failure: it ends the batch
+
+
+@pytest.mark.parametrize("threshold", [(700, 10, 10), (0, 10, 10), (50_000, 5, 5)])
+def test_extract_many_restores_the_garbage_collector_settings(threshold):
+    import gc
+
+    old = gc.get_threshold()
+    try:
+        gc.set_threshold(*threshold)
+        rs = RuleSet.from_config(RulesConfig())
+        assert rs.extract_many([make_doc(text) for text in MANY_TEXTS])
+        assert gc.get_threshold() == threshold
+        with pytest.raises(KeyboardInterrupt):
+            RuleSet([_Interrupting()], ["EMAIL"]).extract_many([make_doc("x")])
+        assert gc.get_threshold() == threshold
+    finally:
+        gc.set_threshold(*old)
+
+
 def test_overlap_lengths_count_composed_characters():
     import unicodedata
 

@@ -265,6 +265,13 @@ class GazetteerExtractor:
 
 def _longest_first(hits: list[tuple]) -> list[tuple]:
     """Non-overlapping hits, the longer one winning an overlap (then the earlier), in text order."""
+    previous_end = -1
+    for start, end, _ in hits:  # the usual case: in text order already, no overlap
+        if start < previous_end:
+            break
+        previous_end = end
+    else:
+        return hits
     hits.sort(key=lambda h: (h[0] - h[1], h[0]))
     kept = []
     for hit in hits:

@@ -6,9 +6,11 @@ run inside an order code therefore goes to ORDER_CODE, a domain inside a URL to 
 """
 from __future__ import annotations
 
+import gc
 import logging
 import unicodedata
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -52,6 +54,24 @@ class RulesConfig:
     @classmethod
     def from_dict(cls, data: dict | None, prefix: str = "rules") -> "RulesConfig":
         return from_dict(cls, data, prefix=prefix)
+
+
+@contextmanager
+def _rare_collections(young_threshold: int = 20_000):
+    """Run the block with the cyclic garbage collector's youngest generation collected every
+    ``young_threshold`` allocations instead of CPython's default 700.
+
+    The rule stage allocates millions of short-lived objects (matches, tuples, spans) that
+    form no reference cycles: reference counting frees them, and a collection every ~10
+    records only rescans them, about 3% of the stage. Cycles, if any, are still collected.
+    """
+    old = gc.get_threshold()
+    if 0 < old[0] < young_threshold:  # 0: collection is off; leave it so
+        gc.set_threshold(young_threshold, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 class RuleSet:
@@ -105,6 +125,10 @@ class RuleSet:
         their order and the error counts are those of ``extract``.
         """
         docs = list(docs)
+        with _rare_collections():
+            return self._extract_blocks(docs)
+
+    def _extract_blocks(self, docs: list[Doc]) -> list[list[Span]]:
         results = []
         for first in range(0, len(docs), self.BLOCK_RECORDS):
             block = docs[first:first + self.BLOCK_RECORDS]
