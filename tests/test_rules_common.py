@@ -10,7 +10,7 @@ import pytest
 
 from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.phone import PhoneSettings
-from nerlake.udfs.rules.common import (CueWords, WordsBefore, class_first, format_decimal, has_digit, has_long_number,
+from nerlake.udfs.rules.common import (CueWords, WordsBefore, class_first, first_digit, format_decimal, has_long_number,
                                        load_rule_settings, parse_number, per_record, phrases_pattern, prefix_pattern,
                                        strip_accents, typed_without_accents, with_unaccented_spellings, words_after)
 from nerlake.udfs.textnorm import make_doc
@@ -135,7 +135,8 @@ def test_strip_accents_keeps_letter_case():
     ("٣٤٥٦٧٨٩١٢", False, False),  # other scripts' digits are no numbers here
 ])
 def test_record_gates(text, digit, long_number):
-    assert has_digit(text) is digit and has_long_number(text) is long_number
+    assert (first_digit(text) >= 0) is digit and has_long_number(text) is long_number
+    assert first_digit(text) == next((i for i, c in enumerate(text) if c in "0123456789"), -1)
 
 
 def test_per_record_computes_a_fact_once_per_document():

@@ -7,7 +7,7 @@
 - fast regexes from word lists (``phrases_pattern``, ``prefix_pattern``, ``char_class``);
 - reading numbers as written in Vietnamese or English (``NUMBER``, ``parse_number``);
 - records typed without diacritics (``typed_without_accents``, ``fold_vocab``);
-- cheap per-record gates (``record_has_digit``, ``record_has_long_number``), computed
+- cheap per-record gates (``record_first_digit``, ``record_has_long_number``), computed
   once per record (``per_record``), since every extractor of a RuleSet asks them.
 """
 from __future__ import annotations
@@ -101,9 +101,12 @@ _DIGIT = re.compile(r"[0-9]")
 _LONG_NUMBER = re.compile(r"[0-9](?:[ .\-()+]{0,4}[0-9]){6}")
 
 
-def has_digit(text: str) -> bool:
-    """Does ``text`` hold an ASCII digit (what every number-led rule starts from)?"""
-    return _DIGIT.search(text) is not None
+def first_digit(text: str) -> int:
+    """Where ``text``'s first ASCII digit is (-1: none). Every number-led rule starts at a
+    digit: it has nothing to find in a record without one, and it searches from there
+    (lookbehinds still see the text before)."""
+    m = _DIGIT.search(text)
+    return -1 if m is None else m.start()
 
 
 def has_long_number(text: str) -> bool:
@@ -111,7 +114,7 @@ def has_long_number(text: str) -> bool:
     return _LONG_NUMBER.search(text) is not None
 
 
-record_has_digit = per_record(has_digit)
+record_first_digit = per_record(first_digit)
 record_has_long_number = per_record(has_long_number)
 
 

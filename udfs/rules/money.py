@@ -18,8 +18,8 @@ from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
 from .common import (DIGIT_START, NUMBER, NUMBER_END, NUMBER_REST, AccentAwareExtractor, WordsBefore, char_class,
-                     fold_vocab, format_decimal, record_has_digit, load_rule_settings, parse_number, phrases_pattern,
-                     prefix_pattern, words_after)
+                     fold_vocab, format_decimal, load_rule_settings, parse_number, phrases_pattern, prefix_pattern,
+                     record_first_digit, words_after)
 
 _SPACED_K = re.compile(r"[0-9]\s+[kK]$")  # chat "k" alone is also "không" (no)
 _WORD_AFTER = re.compile(r"\s+[^\W\d_]")
@@ -113,11 +113,12 @@ class _MoneyGrammar:
         self._amount = lru_cache(maxsize=4096)(self._read_amount)
 
     def extract(self, doc: Doc) -> list[Span]:
-        if not record_has_digit(doc):
+        first_digit = record_first_digit(doc)
+        if first_digit < 0:
             return []
         text = doc.norm
         spans = []
-        for m in self._pattern.finditer(text):
+        for m in self._pattern.finditer(text, first_digit):
             for start, end, value, code, score in self._read(text, m):
                 s, e = doc.to_original(start, end)
                 spans.append(Span(s, e, "MONEY", score=score, source="rule",

@@ -48,7 +48,7 @@ from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
 from .common import (AccentAwareExtractor, WordsBefore, char_class, fold_vocab, format_decimal, load_rule_settings,
-                     phrases_pattern, prefix_pattern, record_has_digit, with_unaccented_spellings, words_after)
+                     phrases_pattern, prefix_pattern, record_first_digit, with_unaccented_spellings, words_after)
 
 _UNITS = ("Y", "M", "W", "D", "H", "MIN", "S")
 
@@ -612,7 +612,9 @@ class _TemporalGrammar:
         text = doc.norm
         ref = doc.ref_date
         atoms = []
-        pos = 0 if record_has_digit(doc) else len(text)
+        pos = record_first_digit(doc)
+        if pos < 0:
+            pos = len(text)
         while (m := self._digit_scanner.search(text, pos)) is not None:
             atom = self._read(m.lastgroup, text, m.start(), m.end(), ref)
             if atom is None:
