@@ -19,6 +19,7 @@ from .common import COMBINING_MARKS, CueWords, class_first, record_has_long_numb
 
 NAME = "order_code"
 _LETTERS = re.compile(r"[^\W\d_]+")
+_NON_WORD = re.compile(r"\W")
 
 
 @dataclass
@@ -218,14 +219,18 @@ class OrderCodeExtractor:
             return
         pos = 0  # where the scan may go on: past the last code
         for hit in self._prefilter.finditer(text):
-            # a code holding this hit starts no earlier than this (+1 for the space, -1 for
-            # the character before the code, which the scanner consumes)
+            # A code holding this hit starts no earlier than this (+1 for the space, -1 for
+            # the character before the code, which the scanner consumes) and no later than
+            # the hit. The scanner is tried only at the non-word characters in between: a
+            # scan on from there would run to the end of the record when no code is found.
             start = max(pos, hit.end() - self._longest)
-            for m in self._scanner.finditer(padded, start):
-                if m.start("code") > hit.start() + 1:
-                    break  # starts after the hit: found again, if a code, around a later hit
-                pos = m.end()
-                yield m
+            for before in _NON_WORD.finditer(padded, start, hit.start() + 1):
+                if before.start() < pos:
+                    continue  # inside the code found last
+                m = self._scanner.match(padded, before.start())
+                if m is not None:
+                    pos = m.end()
+                    yield m
 
 
 @register_rule(NAME)
