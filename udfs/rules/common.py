@@ -118,6 +118,13 @@ record_first_digit = per_record(first_digit)
 record_has_long_number = per_record(has_long_number)
 
 
+def digit_led_matches(pattern: re.Pattern, doc):
+    """``pattern.finditer(doc.norm)`` for a pattern whose matches start at a digit: nothing
+    in a record without one, else searched from the record's first digit."""
+    first = record_first_digit(doc)
+    return pattern.finditer(doc.norm, first) if first >= 0 else ()
+
+
 # --- cue words ------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc, fold
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, load_rule_settings, record_first_digit, record_has_long_number
+from .common import COMBINING_MARKS, CueWords, digit_led_matches, load_rule_settings, record_has_long_number
 
 NAME = "id_number"
 
@@ -88,7 +88,7 @@ class IdNumberExtractor:
         if not record_has_long_number(doc):
             return []  # most records: no run of 9 digits
         spans = []
-        for m in _CANDIDATE.finditer(text, record_first_digit(doc)):
+        for m in digit_led_matches(_CANDIDATE, doc):
             start, end = m.span()
             if start >= 2 and text[start - 1] in _GLUE and text[start - 2].isalnum():
                 continue  # tail of a longer token: "1.250.000.123456789", "SPX-123456789"

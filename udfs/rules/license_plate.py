@@ -13,7 +13,7 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import COMBINING_MARKS, CueWords, load_rule_settings, record_first_digit
+from .common import COMBINING_MARKS, CueWords, digit_led_matches, load_rule_settings
 
 NAME = "license_plate"
 
@@ -63,12 +63,9 @@ class LicensePlateExtractor:
         self._cues = CueWords(settings.cue_words, window=settings.cue_window)
 
     def extract(self, doc: Doc) -> list[Span]:
-        first_digit = record_first_digit(doc)
-        if first_digit < 0:
-            return []
         text = doc.norm
         spans = []
-        for m in self._pattern.finditer(text, first_digit):
+        for m in digit_led_matches(self._pattern, doc):
             province = text[m.start():m.start() + 2]
             if province not in self._provinces:
                 continue

@@ -18,8 +18,8 @@ from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
 from .common import (DIGIT_START, NUMBER, NUMBER_END, NUMBER_REST, AccentAwareExtractor, WordsBefore, char_class,
-                     fold_vocab, format_decimal, load_rule_settings, parse_number, phrases_pattern, prefix_pattern,
-                     record_first_digit, words_after)
+                     digit_led_matches, fold_vocab, format_decimal, load_rule_settings, parse_number, phrases_pattern,
+                     prefix_pattern, words_after)
 
 _SPACED_K = re.compile(r"[0-9]\s+[kK]$")  # chat "k" alone is also "không" (no)
 _WORD_AFTER = re.compile(r"\s+[^\W\d_]")
@@ -113,12 +113,9 @@ class _MoneyGrammar:
         self._amount = lru_cache(maxsize=4096)(self._read_amount)
 
     def extract(self, doc: Doc) -> list[Span]:
-        first_digit = record_first_digit(doc)
-        if first_digit < 0:
-            return []
         text = doc.norm
         spans = []
-        for m in self._pattern.finditer(text, first_digit):
+        for m in digit_led_matches(self._pattern, doc):
             for start, end, value, code, score in self._read(text, m):
                 s, e = doc.to_original(start, end)
                 spans.append(Span(s, e, "MONEY", score=score, source="rule",

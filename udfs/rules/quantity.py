@@ -18,7 +18,7 @@ from decimal import Decimal
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import (NUMBER, NUMBER_REST, AccentAwareExtractor, fold_vocab, format_decimal, record_first_digit,
+from .common import (NUMBER, NUMBER_REST, AccentAwareExtractor, digit_led_matches, fold_vocab, format_decimal,
                      load_rule_settings, parse_number, phrases_pattern, prefix_pattern)
 
 
@@ -98,9 +98,7 @@ class _QuantityGrammar:
 
     def extract(self, doc: Doc) -> list[Span]:
         text = doc.norm
-        first_digit = record_first_digit(doc)
-        found = ([item for m in self._pattern.finditer(text, first_digit) for item in self._read_number(m)]
-                 if first_digit >= 0 else [])
+        found = [item for m in digit_led_matches(self._pattern, doc) for item in self._read_number(m)]
         if any(hint in text for hint in self._size_hints):
             found += [self._read_size(m) for m in self._sizes.finditer(text)]
             found.sort()
