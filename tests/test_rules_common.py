@@ -10,9 +10,10 @@ import pytest
 
 from nerlake.udfs.config import ConfigError
 from nerlake.udfs.rules.phone import PhoneSettings
-from nerlake.udfs.rules.common import (CueWords, WordsBefore, class_first, first_digit, format_decimal, has_long_number,
-                                       load_rule_settings, parse_number, per_record, phrases_pattern, prefix_pattern,
-                                       strip_accents, typed_without_accents, with_unaccented_spellings, words_after)
+from nerlake.udfs.rules.common import (CueWords, WordsBefore, cased_literal, class_first, first_digit, format_decimal,
+                                       has_long_number, load_rule_settings, parse_number, per_record, phrases_pattern,
+                                       prefix_pattern, strip_accents, typed_without_accents, with_unaccented_spellings,
+                                       words_after)
 from nerlake.udfs.textnorm import make_doc
 
 
@@ -153,6 +154,16 @@ def test_per_record_computes_a_fact_once_per_document():
     assert calls == ["Hòa", "abcd"]  # asked about the normalised text, once per document
     assert record_length(make_doc("Hoà")) == 3 and len(calls) == 3  # another record: asked again
     assert record_length.__name__ == "record_length"
+
+
+@pytest.mark.parametrize("literal, text, matches", [
+    ("us$", "US$", True), ("us$", "uS$", True), ("us$", "usd", False), ("vnđ", "VNĐ", True), ("€", "€", True),
+    ("us $", "US $", True), ("us $", "US  $", False), ("a.b", "A.B", True), ("a.b", "AxB", False),
+])
+def test_cased_literal_matches_what_the_literal_matches_ignoring_case(literal, text, matches):
+    assert (re.fullmatch(cased_literal(literal), text) is not None) is matches
+    assert (re.fullmatch(re.escape(literal), text, re.IGNORECASE) is not None) is matches
+    assert re.compile(f"(?<={cased_literal(literal)})x").search(text + "x") is not None or not matches  # fixed width
 
 
 @pytest.mark.parametrize("regex, rewritten", [

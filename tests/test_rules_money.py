@@ -93,6 +93,20 @@ def test_not_money(money, text):
     assert found(money, text) == []
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("TỔNG 618.000 ĐỒNG", [("618.000 ĐỒNG", "618000 VND")]),
+    ("thưởng 1,2 TRIỆU", [("1,2 TRIỆU", "1200000 VND")]),
+    ("Giá 500K", [("500K", "500000 VND")]),
+    ("Căn hộ 2 Tỷ Đồng", [("2 Tỷ Đồng", "2000000000 VND")]),
+    ("phí Us$50", [("Us$50", "50 USD")]),
+    ("50 Usd thôi", [("50 Usd", "50 USD")]),
+    ("1 TRIỆU RƯỠI", [("1 TRIỆU RƯỠI", "1500000 VND")]),
+])
+def test_words_and_codes_in_any_case(money, text, expected):
+    # the scanning regex spells its words in both cases instead of running under IGNORECASE
+    assert found(money, text) == expected
+
+
 def test_a_larger_first_number_is_no_range(money):
     assert found(money, "Mẫu 2024 - 500k") == [("500k", "500000 VND")]
 

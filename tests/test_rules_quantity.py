@@ -105,6 +105,16 @@ def test_not_quantity(quantity, text):
     assert found(quantity, text) == []
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("mua 3 HỘP", [("3 HỘP", "3 hộp")]),
+    ("nặng 55 Kg", [("55 Kg", "55 kg")]),
+    ("lấy 6 CHAI nước", [("6 CHAI", "6 chai")]),
+])
+def test_unit_words_in_any_case(quantity, text, expected):
+    # the scanning regex spells its unit words in both cases instead of using (?i:...)
+    assert found(quantity, text) == expected
+
+
 def test_offsets_index_the_original_text_when_it_is_decomposed(quantity):
     text = unicodedata.normalize("NFD", "Mua 2 hộp và 5 lạng thịt")
     spans = quantity.extract(make_doc(text))

@@ -266,6 +266,13 @@ def phrases_pattern(phrases, guard: bool = False, fold_case: bool = True, cased:
     return "(?=" + char_class(w[0] for w in words) + ")" + pattern
 
 
+def cased_literal(text: str) -> str:
+    """``re.escape(text)`` with every letter spelled in both cases ("us$" -> "[uU][sS]\\$"):
+    matches what ``text`` matches under IGNORECASE, also inside a lookbehind (a space stays
+    one space)."""
+    return "".join(re.escape(c) if c == " " else _char(c, cased=True) for c in text)
+
+
 def _char(char: str, cased: bool) -> str:
     if char == " ":
         return r"\s+"

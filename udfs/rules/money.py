@@ -17,9 +17,9 @@ from ..config import ConfigError
 from ..spans import Span
 from ..textnorm import Doc
 from .base import register_rule
-from .common import (DIGIT_START, NUMBER, NUMBER_END, NUMBER_REST, AccentAwareExtractor, WordsBefore, char_class,
-                     digit_led_matches, fold_vocab, format_decimal, load_rule_settings, parse_number, phrases_pattern,
-                     prefix_pattern, words_after)
+from .common import (DIGIT_START, NUMBER, NUMBER_END, NUMBER_REST, AccentAwareExtractor, WordsBefore, cased_literal,
+                     char_class, digit_led_matches, fold_vocab, format_decimal, load_rule_settings, parse_number,
+                     phrases_pattern, prefix_pattern, words_after)
 
 _SPACED_K = re.compile(r"[0-9]\s+[kK]$")  # chat "k" alone is also "không" (no)
 _WORD_AFTER = re.compile(r"\s+[^\W\d_]")
@@ -73,24 +73,26 @@ class _MoneyGrammar:
         self._shorthands = {s.lower() for s in vocab.shorthand_scales}
         self._after = {" ".join(k.lower().split()): v for k, v in vocab.currencies_after.items()}
         self._before = {k.lower(): v for k, v in vocab.currencies_before.items()}
-        scale = rf"(?:{phrases_pattern(vocab.scales, guard=True)})(?![^\W\d_])"
+        scale = rf"(?:{phrases_pattern(vocab.scales, guard=True, cased=True)})(?![^\W\d_])"
         half = vocab.half_word
         # Scale words after a number ("3 triệu 500 nghìn") and a tail that is a fraction of
         # the last scale ("1tr2", "1 triệu 2", "1 triệu rưỡi").
+        half_word = phrases_pattern([half], cased=True)
         scaled = (
             rf"\s*{scale}(?:\s*{NUMBER}\s*{scale})*"
-            rf"(?:\s+{phrases_pattern([half])}(?!\w)|\s*[0-9]{{1,3}}{NUMBER_END}(?![/:-]?[0-9])(?![^\W\d_]))?"
+            rf"(?:\s+{half_word}(?!\w)|\s*[0-9]{{1,3}}{NUMBER_END}(?![/:-]?[0-9])(?![^\W\d_]))?"
         )
-        cur_after = rf"(?:{phrases_pattern(vocab.currencies_after, guard=True)})(?![^\W\d_])"
+        cur_after = rf"(?:{phrases_pattern(vocab.currencies_after, guard=True, cased=True)})(?![^\W\d_])"
         # "$50", "USD 1,200": the currency stands before the number's first digit.
-        pre = "|".join(rf"(?<={re.escape(c)}[0-9])|(?<={re.escape(c)}\s[0-9])" for c in vocab.currencies_before)
+        pre = "|".join(rf"(?<={cased_literal(c)}[0-9])|(?<={cased_literal(c)}\s[0-9])" for c in vocab.currencies_before)
         # Quick tests that let most numbers (phones, codes, counts) fail at once: a currency
         # sign or code right before, or how a scale, currency or range dash begins after.
         last_of_pre = char_class(c[-1] for c in vocab.currencies_before)
-        can_follow = prefix_pattern(list(vocab.scales) + list(vocab.currencies_after))
+        can_follow = prefix_pattern(list(vocab.scales) + list(vocab.currencies_after), cased=True)
         guard = rf"(?:(?<={last_of_pre}[0-9])|(?<={last_of_pre}\s[0-9])|(?=[0-9.,]*+(?:\s*[-–]|\s*{can_follow})))"
         # Without a scale word or a currency a number is no money: the regex says so itself
-        # (the conditionals at the end), so bare numbers never reach Python code.
+        # (the conditionals at the end), so bare numbers never reach Python code. Its words
+        # are spelled in both cases ("[tT][rR]"): without IGNORECASE it runs a third faster.
         self._pattern = re.compile(
             DIGIT_START + guard + "(?:"
             rf"(?:{pre or '(?!)'})(?P<pre>{NUMBER_REST}(?:{scaled})?){NUMBER_END}(?![/:-][0-9])"
@@ -98,8 +100,7 @@ class _MoneyGrammar:
             rf"(?:\s*(?P<second_cur>{cur_after}))?(?(second_scaled)|(?(second_cur)|(?!)))"
             rf"|(?P<amount>{NUMBER_REST}(?P<scaled>{scaled})?){NUMBER_END}"
             rf"(?:\s*(?P<cur>{cur_after}))?(?(scaled)|(?(cur)|(?!)))"
-            ")",
-            re.IGNORECASE,
+            ")"
         )
         self._pre_currency = re.compile(rf"(?P<cur>{phrases_pattern(vocab.currencies_before)})\s?$", re.IGNORECASE)
         self._parts = re.compile(rf"(?P<num>{NUMBER})|(?P<scale>{phrases_pattern(vocab.scales)})|(?P<half>{phrases_pattern([half])})", re.IGNORECASE)

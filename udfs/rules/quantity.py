@@ -60,7 +60,7 @@ class _QuantityGrammar:
         # a unit ends the word, unless a dimension follows at once ("46cmx2,07m")
         unit = (
             rf"(?:(?P<sym>{phrases_pattern(vocab.symbols, guard=True, fold_case=False)})"
-            rf"|(?P<word>(?i:{phrases_pattern(self._words, guard=True)})))(?:(?!\w)|(?=x[0-9]))"
+            rf"|(?P<word>{phrases_pattern(self._words, guard=True, cased=True)}))(?:(?!\w)|(?=x[0-9]))"
         )
         self._unit_blockers = {
             " ".join(word.lower().split()): re.compile(rf"\s+(?:{phrases_pattern(after)})(?!\w)", re.IGNORECASE)
@@ -69,14 +69,16 @@ class _QuantityGrammar:
         size_letters = phrases_pattern(vocab.size_letters, fold_case=False) or r"(?!)"
         # Digit-anchored like money's pattern: the leading [0-9] consumes the number's first
         # digit, so the regex engine skips between numbers in C. The lookahead after it (how
-        # a unit begins) lets most numbers fail at once.
-        can_follow = prefix_pattern(list(vocab.symbols) + list(self._words), end=r"(?:(?![^\W\d_])|(?=x[0-9]))")
+        # a unit begins) lets most numbers fail at once. Words are spelled in both cases
+        # ("[kK][gG]"): case-insensitive groups "(?i:...)" make every number's test slower.
+        can_follow = prefix_pattern(list(vocab.symbols) + list(self._words), end=r"(?:(?![^\W\d_])|(?=[xX][0-9]))",
+                                    cased=True)
         # A number starts here: not inside a word, a code, a date or a phone ("762-830-897",
         # "0903 123 456"), but right after the "x" of a dimension ("46cmx2,07m"); a run of
         # six digits or more counts nothing.
         start = r"[0-9](?:(?<![\w.,\-/][0-9])(?<![0-9] [0-9])|(?<=[^\W\d_][x×][0-9]))(?![0-9]{5})"
         self._pattern = re.compile(
-            start + rf"(?=[0-9.,]*+\s*(?:[x×*/m]|(?i:{can_follow})))(?:"
+            start + rf"(?=[0-9.,]*+\s*(?:[x×*/m]|{can_follow}))(?:"
             # Height shorthand "1m65", "1m6", "2m5"; "5m2" is an area, matched below.
             r"(?P<short>(?<=1)m[0-9]{1,2}|(?<=[2-9])m(?:[0-9]{2}|[014-9]))(?!\w)"
             r"|(?P<pressure>[0-9]{1,2}/[0-9]{2,3})\s*mmHg(?!\w)"
