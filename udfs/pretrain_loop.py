@@ -31,8 +31,8 @@ from .config import ConfigError, from_dict
 from .model_dir import TOKENIZER_FILE, write_json
 from .modeling import CHECKPOINT_CARD, CLS, MASK, PAD, PRESETS, SEP, SPECIAL_TOKENS, save_tokenizer
 from .shards import IGNORE_INDEX
-from .train_loop import (BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_FILE, RESULT_FILE, _Distributed, _replace_dir,
-                         save_state)
+from .train_loop import (BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_FILE, RESULT_FILE, _replace_dir, save_state,
+                         worker_session)
 
 
 
@@ -97,18 +97,9 @@ def mask_tokens(input_ids, attention_mask, *, mask_prob: float, mask_id: int, vo
 
 def pretrain_main(args_json: str) -> dict:
     """Pretrain as configured by ``args_json`` (:class:`PretrainConfig`) on this rank."""
-    import torch
-
     config = parse_pretrain_args(args_json)
-    threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    env = _Distributed.start(config.use_gpu, config.collective_timeout_s)
-    try:
+    with worker_session(config) as env:
         return _pretrain(config, env)
-    finally:
-        env.close()
-        torch.set_num_threads(threads)
 
 
 def _build_mlm(config: PretrainConfig, vocab_size: int):

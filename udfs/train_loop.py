@@ -34,6 +34,7 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -269,15 +270,25 @@ def train_main(args_json: str) -> dict:
     "stopped_early", "world_size", "run_id"}``, identical on every rank; epochs count from 1,
     ``epochs_run`` counts every finished epoch including those of resumed runs.
     """
+    config = parse_train_args(args_json)
+    with worker_session(config) as env:
+        return _Run(config, env).train()
+
+
+@contextmanager
+def worker_session(config):
+    """This rank's torch threads (``config.num_threads``; 0 keeps torch's own) and its
+    process group, for the body of a training function; both are restored or closed
+    after it, also when it raises. ``config`` needs ``num_threads``, ``use_gpu`` and
+    ``collective_timeout_s``."""
     import torch
 
-    config = parse_train_args(args_json)
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     env = _Distributed.start(config.use_gpu, config.collective_timeout_s)
     try:
-        return _Run(config, env).train()
+        yield env
     finally:
         env.close()
         torch.set_num_threads(threads)
