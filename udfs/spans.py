@@ -24,7 +24,8 @@ class Span:
                  normalized: str | None = None, rule: str | None = None):
         # Written out rather than generated: a frozen dataclass's own __init__ sets each field
         # through object.__setattr__, and spans are made by the million (the rule stage alone
-        # makes about three per record); the slots' own setters take half the time.
+        # makes about three per record); the slots' own setters take half the time. The rule
+        # extractors pass all seven arguments by position: keywords make a call ~30% slower.
         if not 0 <= start < end:
             raise ValueError(f"bad span offsets [{start}, {end})")
         _set_start(self, start)

@@ -73,7 +73,7 @@ def lower_same_length(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
-@dataclass
+@dataclass(slots=True)
 class Doc:
     """One record's text as the rules see it. Build with :func:`make_doc`."""
 

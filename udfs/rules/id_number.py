@@ -105,7 +105,7 @@ class IdNumberExtractor:
             conf = self.settings.confidence
             score = conf.with_cue if cue == "positive" else conf.without_cue
             ostart, oend = doc.to_original(start, end)
-            spans.append(Span(ostart, oend, "ID_NUMBER", score=score, normalized=digits, rule=NAME))
+            spans.append(Span(ostart, oend, "ID_NUMBER", score, "rule", digits, NAME))
         return spans
 
     def is_valid_cccd(self, digits: str, ref_date: date | None = None) -> bool:

@@ -76,7 +76,7 @@ class LicensePlateExtractor:
             conf = self.settings.confidence
             score = conf.with_cue if self._cues.any_before(text, m.start()) else conf.base
             start, end = doc.to_original(*m.span())
-            spans.append(Span(start, end, "LICENSE_PLATE", score=score, normalized=normalized, rule=NAME))
+            spans.append(Span(start, end, "LICENSE_PLATE", score, "rule", normalized, NAME))
         return spans
 
 

@@ -120,8 +120,7 @@ class _MoneyGrammar:
         for m in digit_led_matches(self._pattern, doc):
             for start, end, value, code, score in self._read(text, m):
                 s, e = doc.to_original(start, end)
-                spans.append(Span(s, e, "MONEY", score=score, source="rule",
-                                  normalized=f"{format_decimal(value)} {code}", rule=self.name))
+                spans.append(Span(s, e, "MONEY", score, "rule", f"{format_decimal(value)} {code}", self.name))
         return spans
 
     # Each reader returns [(start, end, value, currency, score)], empty when it is no money.

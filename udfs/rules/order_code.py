@@ -205,7 +205,7 @@ class OrderCodeExtractor:
             conf = self.settings.confidence
             score = conf.with_cue if self._cues.any_before(text, start) else conf.base
             ostart, oend = doc.to_original(start, end)
-            spans.append(Span(ostart, oend, "ORDER_CODE", score=score, normalized=text[start:end].upper(), rule=NAME))
+            spans.append(Span(ostart, oend, "ORDER_CODE", score, "rule", text[start:end].upper(), NAME))
         return spans
 
 

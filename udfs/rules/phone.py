@@ -149,7 +149,7 @@ class PhoneExtractor:
                     conf = self.settings.confidence
                     score = conf.with_cue if cue == "positive" else (conf.foreign if foreign else conf.base)
                     ostart, oend = doc.to_original(start, end)
-                    spans.append(Span(ostart, oend, "PHONE", score=score, normalized=e164, rule=NAME))
+                    spans.append(Span(ostart, oend, "PHONE", score, "rule", e164, NAME))
                 i = j + 1
                 continue
             # Restart only where a new number plausibly begins (a space before a "0", "+"

@@ -107,7 +107,7 @@ class _QuantityGrammar:
         spans = []
         for start, end, normalized, score in found:
             s, e = doc.to_original(start, end)
-            spans.append(Span(s, e, "QUANTITY", score=score, source="rule", normalized=normalized, rule=self.name))
+            spans.append(Span(s, e, "QUANTITY", score, "rule", normalized, self.name))
         return spans
 
     def _read_number(self, m: re.Match) -> list[tuple[int, int, str, float]]:

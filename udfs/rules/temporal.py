@@ -242,10 +242,11 @@ def _render_cal(cal: _Cal, ref: date | None) -> str | None:
     cal = _resolve(cal, ref)
     if cal is None or not 1 <= cal.year <= 9999:
         return None
+    # %-formatting: about twice as fast as format specs in f-strings, and this runs per span
     if cal.grain == "day":
-        return f"{cal.year:04d}-{cal.month:02d}-{cal.day:02d}"
+        return "%04d-%02d-%02d" % (cal.year, cal.month, cal.day)
     if cal.grain == "month":
-        return f"{cal.year:04d}-{cal.month:02d}"
+        return "%04d-%02d" % (cal.year, cal.month)
     if cal.grain == "week":
         return f"{cal.year:04d}-W{cal.week:02d}" + ("-WE" if cal.weekend else "")
     if cal.grain == "quarter":
@@ -267,8 +268,9 @@ def _render(value, ref: date | None) -> str | None:
                 return None
         if value.hour is None:
             return f"{day}T{value.pod}"
-        seconds = "" if value.second is None else f":{value.second:02d}"
-        return f"{day}T{value.hour:02d}:{value.minute:02d}{seconds}"
+        if value.second is None:
+            return "%sT%02d:%02d" % (day, value.hour, value.minute)
+        return "%sT%02d:%02d:%02d" % (day, value.hour, value.minute, value.second)
     return value  # a duration: already an ISO string, or None
 
 
@@ -632,8 +634,7 @@ class _TemporalGrammar:
             if atom.weak:
                 continue
             start, end = doc.to_original(atom.start, atom.end)
-            spans.append(Span(start, end, atom.label, score=atom.score, source="rule",
-                              normalized=_render(atom.value, ref), rule=self.name))
+            spans.append(Span(start, end, atom.label, atom.score, "rule", _render(atom.value, ref), self.name))
         return spans
 
     def _read(self, kind: str, text: str, start: int, end: int, ref) -> _Atom | None:

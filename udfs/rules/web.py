@@ -73,8 +73,7 @@ class EmailExtractor:
             if m.group("tld").lower() in self._file_extensions:
                 continue
             start, end = doc.to_original(*m.span())
-            spans.append(Span(start, end, "EMAIL", score=self.settings.score,
-                              normalized=m.group().lower(), rule=self.name))
+            spans.append(Span(start, end, "EMAIL", self.settings.score, "rule", m.group().lower(), self.name))
         return spans
 
 
@@ -128,7 +127,7 @@ class UrlExtractor:
             score = {"scheme": self.settings.score_with_scheme, "www": self.settings.score_www,
                      "bare": self.settings.score_bare}[kind]
             start, end = doc.to_original(m.start(), m.start() + len(url))
-            spans.append(Span(start, end, "URL", score=score, normalized=url, rule=self.name))
+            spans.append(Span(start, end, "URL", score, "rule", url, self.name))
         return spans
 
 
