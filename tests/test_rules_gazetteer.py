@@ -1,12 +1,13 @@
 """Gazetteer extractor: term lists, case and diacritics rules, context guards, custom lists."""
 from __future__ import annotations
 
+import random
 import unicodedata
 
 import pytest
 
 from nerlake.udfs.config import ConfigError
-from nerlake.udfs.rules.gazetteer import build_gazetteer
+from nerlake.udfs.rules.gazetteer import _longest_first, build_gazetteer
 from nerlake.udfs.textnorm import make_doc
 
 GAZ = build_gazetteer({})
@@ -70,6 +71,31 @@ def test_longest_match_wins():
     assert names("Sinh viên Đại học Quốc gia Hà Nội") == [("Đại học Quốc gia Hà Nội", "ORG", "Đại học Quốc gia Hà Nội")]
     assert names("Tàu ở Thái Bình Dương") == [("Thái Bình Dương", "LOC", "Thái Bình Dương")]
     assert names("Chị dùng mỹ phẩm của Mỹ hay Hàn Quốc?") == [("Mỹ", "LOC", "Mỹ"), ("Hàn Quốc", "LOC", "Hàn Quốc")]
+
+
+def _greedy_longest_first(hits):
+    """The plain definition: longest first (then earliest), skipping what overlaps a kept hit."""
+    kept = []
+    for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+        if all(hit[1] <= k[0] or k[1] <= hit[0] for k in kept):
+            kept.append(hit)
+    return sorted(kept)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_overlap_resolution_matches_its_definition(seed):
+    # Hits as the automaton reports them: in the order of their ends, nested ones ("Đồng
+    # Nai" in "tỉnh Đồng Nai") and partly overlapping ones, the cases the fast path handles
+    # and those it hands back to the sort.
+    rng = random.Random(seed)
+    for _ in range(500):
+        spans = set()
+        for _ in range(rng.randint(2, 7)):
+            start = rng.randint(0, 30)
+            spans.add((start, start + rng.randint(1, 12)))
+        hits = sorted(spans, key=lambda h: (h[1], h[0] if rng.random() < 0.5 else -h[0]))
+        hits = [(start, end, f"entry{start}-{end}") for start, end in hits]
+        assert _longest_first(list(hits)) == _greedy_longest_first(hits)
 
 
 def test_chi_only_is_not_the_person_title_chi():

@@ -224,17 +224,15 @@ class GazetteerExtractor:
         if not (entry.alone or entry.label == "LOC"):
             return True
         # The words right before the hit, when it follows them after a space.
-        before = norm[max(0, start - 8 * self._words_before):start]
-        if not before[-1:].isspace():
-            before = ""
-        last_word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        words = norm[max(0, start - 8 * self._words_before):start].split() if start and norm[start - 1].isspace() else ()
+        last_word = words[-1] if words else ""
         if entry.alone:
             after = _WORD_AFTER.match(norm, end)
             if last_word[:1].isupper() or (after and after.group(1)[0].isupper()):
                 return False
         if entry.label == "LOC" and last_word:
             if last_word.lower() in self._not_after_loc.last_words and self._not_after_loc.ends(
-                    before.lower().split()[-self._words_before:]):
+                    [w.lower() for w in words[-self._words_before:]]):
                 return False
             if entry.brand_suffix and _is_brand(last_word):
                 return False
@@ -272,6 +270,9 @@ def _longest_first(hits: list[tuple]) -> list[tuple]:
         previous_end = end
     else:
         return hits
+    outermost = _outermost(hits)
+    if outermost is not None:
+        return outermost
     hits.sort(key=lambda h: (h[0] - h[1], h[0]))
     kept = []
     for hit in hits:
@@ -279,6 +280,30 @@ def _longest_first(hits: list[tuple]) -> list[tuple]:
         if all(end <= k[0] or k[1] <= start for k in kept):
             kept.append(hit)
     kept.sort(key=lambda h: h[0])
+    return kept
+
+
+def _outermost(hits: list[tuple]) -> list[tuple] | None:
+    """The hits that no other hit contains, in text order, when every overlap is a nesting
+    ("Đồng Nai" inside "tỉnh Đồng Nai", the usual overlap): then they are exactly what
+    longest-first resolution keeps, found in one pass. None when two hits overlap partly,
+    or the hits are not in the order of their ends (the automaton's order)."""
+    kept: list[tuple] = []
+    last_end = -1
+    for hit in hits:
+        start, end = hit[0], hit[1]
+        if end < last_end:
+            return None
+        last_end = end
+        while kept and start < kept[-1][1]:
+            if start <= kept[-1][0]:
+                kept.pop()  # the hit contains it (no kept hit ends after this one)
+            elif end == kept[-1][1]:
+                break  # contained in it: dropped
+            else:
+                return None
+        else:
+            kept.append(hit)
     return kept
 
 
