@@ -115,16 +115,7 @@ def has_long_number(text: str) -> bool:
 
 
 record_first_digit = per_record(first_digit)
-
-
-def record_has_long_number(doc) -> bool:
-    """``has_long_number(doc.norm)``, computed once per record and searched from the
-    record's first digit (the text before it cannot hold one)."""
-    answer = doc.facts.get(has_long_number)
-    if answer is None:
-        first = record_first_digit(doc)
-        answer = doc.facts[has_long_number] = first >= 0 and _LONG_NUMBER.search(doc.norm, first) is not None
-    return answer
+record_has_long_number = per_record(has_long_number)
 
 
 def digit_led_matches(pattern: re.Pattern, doc):
