@@ -14,8 +14,10 @@ less disturbed by other processes on a shared machine).
 
 The interpreter's build matters as much as most optimisations: on this machine Debian's
 CPython 3.11 (``/usr/bin/python3.11``, built with profile-guided optimisation) runs the stage
-about 12% faster than pyenv's default build of the same version. The JSON names the
-interpreter; compare figures from one interpreter only.
+about 12% faster than pyenv's default build of the same version; an install built with
+``NERLAKE_COMPILE=1`` (the rule stage compiled with Cython, see setup.py) runs it another
+8-15% faster. The JSON names the interpreter and the compiled modules; compare figures
+from one interpreter and one build only.
 
 Two per-extractor figures:
 - ``us_per_record_by_extractor``: each extractor timed inside the stage, as it runs in
@@ -37,7 +39,7 @@ import sys
 import time
 from datetime import date
 
-from nerlake.udfs.rules.ruleset import RuleSet, RulesConfig
+from nerlake.udfs.rules.ruleset import RuleSet, RulesConfig, compiled_modules
 from nerlake.udfs.sample_generator import generate_records
 from nerlake.udfs.textnorm import make_doc
 
@@ -122,6 +124,7 @@ def measure(ruleset: RuleSet, records: list[tuple[str, date]], repeat: int = 3, 
     return {
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
+        "compiled_modules": compiled_modules(),
         "records": n,
         "repeat": repeat,
         "mean_chars": round(sum(len(t) for t, _ in records) / n, 1),

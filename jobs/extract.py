@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..udfs.config import ConfigError
 from ..udfs.pipeline import PipelineSpec
+from ..udfs.rules.ruleset import compiled_modules
 from ..udfs.spark_glue import PASSTHROUGH, RESULT_SCHEMA, ROWS_SCHEMA, extract_partition
 from ..udfs.tables import SCHEMAS, file_schema
 from . import lake
@@ -338,7 +339,8 @@ def run_extract(cfg: JobConfig, date: dt.date, spark=None, summary_stream=None) 
         model_name, model_version = card.name, card.version
     spark = spark or get_spark(cfg.spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": cfg.extract.arrow_batch_size})
     writer = lake.choose_writer(spark, cfg.lake.writer)
-    log.info("run %s: writer %s, model %s, lake %s", run_id, writer, model_dir, lake_root)
+    log.info("run %s: writer %s, model %s, lake %s, rule stage %s", run_id, writer, model_dir, lake_root,
+             "compiled" if compiled_modules() else "pure Python")
     row = dict(run_id=run_id, job=JOB, date=date, started_at=started, status="failed", error=None,
                conf_hash=cfg.conf_hash(), model_name=model_name, model_version=model_version,
                input_path=cfg.input.path, writer=writer, records_in=None, records_processed=None,

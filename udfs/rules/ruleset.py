@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import unicodedata
 from collections import Counter
 from contextlib import contextmanager
+from importlib.machinery import EXTENSION_SUFFIXES
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -36,6 +38,14 @@ DEFAULT_OVERLAP_PRIORITY = (
     "URL", "EMAIL", "ORDER_CODE", "ID_NUMBER", "PHONE", "LICENSE_PLATE",
     "MONEY", "DATE", "TIME", "DURATION", "QUANTITY", "ORG", "LOC",
 )
+
+
+def compiled_modules() -> list[str]:
+    """The loaded nerlake modules that run compiled (an install built with NERLAKE_COMPILE=1,
+    see setup.py); empty when the rule stage runs as pure Python."""
+    suffixes = tuple(EXTENSION_SUFFIXES)
+    return sorted(name for name, module in list(sys.modules.items())
+                  if name.startswith("nerlake.") and str(getattr(module, "__file__", "")).endswith(suffixes))
 
 
 def _known_labels(labels) -> bool:
