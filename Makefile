@@ -12,12 +12,13 @@ RECORDS ?= 10000
 SAMPLE  ?= data/sample.parquet
 LAKE    ?= ./lakehouse
 
-.PHONY: demo test install install-dev check-java bench models multi-core vi-domain clean help
+.PHONY: demo test install install-dev check-java bench bench-rules models multi-core vi-domain clean help
 
 help:
 	@echo "make demo   install nerlake and run the nightly job on $(RECORDS) generated records"
 	@echo "make test   install nerlake with the train and dev extras and run the test suite"
 	@echo "make bench  run the benchmark scripts (JSON on stdout)"
+	@echo "make bench-rules  rule-stage throughput of the compiled build (NERLAKE_COMPILE=1)"
 	@echo "make models retrain the shipped models (multi-core, vi-domain) from ../shared/data"
 
 $(VENV)/bin/python:
@@ -75,6 +76,22 @@ vi-domain: install-dev
 
 bench: install-dev check-java
 	$(PY) bench/extract_throughput.py --records 5000
+
+# The rule stage as a cluster should run it: compiled (NERLAKE_COMPILE=1, see setup.py) in
+# a regular install, which needs a venv of its own (the dev venv is an editable install).
+# PYTHON picks the interpreter, and its build matters as much: see the README's Benchmarks.
+COMPILED_VENV ?= .venv-compiled
+RULE_SOURCES  := $(wildcard udfs/*.py udfs/rules/*.py conf/rules/*.yaml)
+
+$(COMPILED_VENV)/.installed: setup.py $(RULE_SOURCES)
+	rm -rf $(COMPILED_VENV)
+	$(PYTHON) -m venv $(COMPILED_VENV)
+	$(COMPILED_VENV)/bin/python -m pip --disable-pip-version-check install -q "cython>=3.0" setuptools wheel
+	NERLAKE_COMPILE=1 $(COMPILED_VENV)/bin/python -m pip --disable-pip-version-check install -q --no-build-isolation .
+	@touch $@
+
+bench-rules: $(COMPILED_VENV)/.installed
+	$(COMPILED_VENV)/bin/python bench/rules_throughput.py --records 20000
 
 clean:
 	rm -rf $(LAKE) data spark-warehouse .pytest_cache
