@@ -45,7 +45,8 @@ def _why_no_build() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_no_build() is not None, reason=_why_no_build() or "")
+_NO_BUILD = _why_no_build()
+pytestmark = pytest.mark.skipif(_NO_BUILD is not None, reason=_NO_BUILD or "")
 
 
 @pytest.fixture(scope="module")
